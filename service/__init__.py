@@ -1,0 +1,42 @@
+"""The newsletter service: ``create_app`` builds the Flask app; nothing runs at import time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from service.config import Config, load_config
+from service.db import Database
+from service.issues.compile import IssueRenderer
+from service.issues.library import IssueLibrary
+
+
+def create_app(config: Config | None = None, **overrides: Any) -> Flask:
+    config = config or load_config(**overrides)
+    app = Flask(
+        __name__,
+        template_folder=str(config.templates_dir),
+        instance_path=str(config.instance_dir),
+        static_folder=None,
+    )
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        NEWSLETTER=config,
+        JSON_AS_ASCII=False,
+    )
+    db = Database(config.sqlalchemy_url)
+    renderer = IssueRenderer(
+        config.templates_dir,
+        config.base_url,
+        config.newsletter_name,
+        config.language,
+        assets_dir=config.issues_dir,
+    )
+    app.extensions["db"] = db
+    app.extensions["issues"] = IssueLibrary(config.issues_dir, renderer, db, config.timezone)
+
+    from service.archive.views import blueprint as archive_blueprint
+
+    app.register_blueprint(archive_blueprint)
+    return app

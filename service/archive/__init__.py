@@ -1,0 +1,1 @@
+"""The public web archive: issue pages, the archive list, the Atom feed and issue assets."""

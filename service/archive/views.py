@@ -1,0 +1,84 @@
+"""Archive routes. Thin: the IssueLibrary does the loading and rendering."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from werkzeug.security import safe_join
+
+from service.archive.feed import render_feed
+from service.issues.library import IssueLibrary
+
+blueprint = Blueprint("archive", __name__)
+
+# Only these may be served from the issues folder; the Markdown sources stay private.
+ASSET_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".pdf"}
+
+
+def _library() -> IssueLibrary:
+    return current_app.extensions["issues"]
+
+
+def _cached(response: Response, tag_source: str | bytes) -> Response:
+    """Public caching with a strong ETag, answering conditional requests with 304."""
+    data = tag_source.encode() if isinstance(tag_source, str) else tag_source
+    response.set_etag(hashlib.sha256(data).hexdigest()[:32])
+    response.cache_control.public = True
+    response.cache_control.max_age = current_app.config["NEWSLETTER"].archive_cache_seconds
+    return response.make_conditional(request)
+
+
+@blueprint.get("/")
+def index() -> Response:
+    return redirect(url_for("archive.archive"))
+
+
+@blueprint.get("/archive")
+def archive() -> Response:
+    issues = _library().published()
+    config = current_app.config["NEWSLETTER"]
+    body = render_template("site/archive.html", issues=issues, config=config)
+    return _cached(Response(body, mimetype="text/html"), body)
+
+
+@blueprint.get("/issues/<slug>")
+def issue_page(slug: str) -> Response:
+    library = _library()
+    issue = library.collection().by_slug(slug)
+    if issue is None or issue.draft:
+        abort(404)
+    compiled = library.compiled(issue)
+    url = url_for("archive.issue_page", slug=slug, _external=False)
+    base = current_app.config["NEWSLETTER"].base_url
+    body = compiled.web_html(base + url)
+    response = Response(body, mimetype="text/html")
+    return _cached(response, compiled.content_hash)
+
+
+@blueprint.get("/feed.xml")
+def feed() -> Response:
+    library = _library()
+    config = current_app.config["NEWSLETTER"]
+    body = render_feed(config, library.published(), library.compiled)
+    return _cached(Response(body, mimetype="application/atom+xml"), body)
+
+
+@blueprint.get("/assets/<path:name>")
+def asset(name: str) -> Response:
+    root: Path = current_app.config["NEWSLETTER"].issues_dir
+    joined = safe_join(str(root), name)
+    if joined is None:
+        abort(404)
+    path = Path(joined)
+    if path.suffix.lower() not in ASSET_TYPES or not path.is_file():
+        abort(404)
+    data = path.read_bytes()
+    mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    response = Response(data, mimetype=mimetype)
+    if path.suffix.lower() == ".svg":
+        # An SVG can carry script; served as an image it must not run in our origin.
+        response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return _cached(response, data)

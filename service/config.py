@@ -1,0 +1,100 @@
+"""Settings: the only module that reads ``os.environ``.
+
+Every setting has a name, an environment variable (``NEWSLETTER_`` + upper-case
+name), a type and a default. ``docs/configuration.md`` documents each one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The signing secret used when none is configured. Fine for a laptop, refused in production.
+DEV_SECRET_KEY = "dev-only-insecure-secret-key"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Config:
+    env: str = "development"
+    secret_key: str = DEV_SECRET_KEY
+    instance_dir: Path = PROJECT_ROOT / "instance"
+    database_url: str = ""
+    issues_dir: Path = PROJECT_ROOT / "issues"
+    templates_dir: Path = PROJECT_ROOT / "templates"
+    base_url: str = "http://127.0.0.1:5000"
+    newsletter_name: str = "嵌入式AI简报"
+    newsletter_description: str = "A bi-weekly newsletter on embedded AI."
+    language: str = "zh-CN"
+    mail_from: str = "嵌入式AI简报 <newsletter@localhost>"
+    reply_to: str = ""
+    mail_domain: str = ""
+    timezone: str = "UTC"
+    archive_cache_seconds: int = 300
+    host: str = "127.0.0.1"
+    port: int = 5000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, defaulting to an SQLite file in the instance folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.instance_dir / 'newsletter.sqlite3'}"
+
+    @property
+    def message_id_domain(self) -> str:
+        """The domain for Message-ID headers: explicit, else the From address's domain."""
+        if self.mail_domain:
+            return self.mail_domain
+        address = self.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
+        return address.rpartition("@")[2] or "localhost"
+
+    def validate(self) -> Config:
+        if self.is_production and self.secret_key == DEV_SECRET_KEY:
+            raise ConfigError(
+                "NEWSLETTER_SECRET_KEY must be set to a long random value in production"
+            )
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"NEWSLETTER_BASE_URL must be an http(s) URL, got {self.base_url!r}")
+        return self
+
+
+def _convert(raw: str, kind: Any, name: str) -> Any:
+    if kind in (int, "int"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"NEWSLETTER_{name.upper()} must be a whole number") from None
+    if kind in (Path, "Path"):
+        return Path(raw).expanduser().resolve()
+    return raw
+
+
+def load_config(environ: dict[str, str] | None = None, **overrides: Any) -> Config:
+    """Build a Config from ``NEWSLETTER_*`` variables, then apply keyword overrides."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Config):
+        if f.name == "extra":
+            continue
+        raw = environ.get(f"NEWSLETTER_{f.name.upper()}")
+        if raw is not None and raw != "":
+            values[f.name] = _convert(raw, f.type, f.name)
+    config = replace(Config(), **values)
+    if overrides:
+        config = replace(config, **overrides)
+    if config.base_url.endswith("/"):
+        config = replace(config, base_url=config.base_url.rstrip("/"))
+    return config.validate()
