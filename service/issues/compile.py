@@ -78,10 +78,11 @@ class CompiledEmail:
 
     def web_html(self, web_url: str) -> str:
         """The archive's web version: the same render with the recipient-only footer cut out."""
-        start = self.html.find(PERSONAL_START)
-        end = self.html.find(PERSONAL_END)
         html = self.html
-        if start != -1 and end > start:
+        while (start := html.find(PERSONAL_START)) != -1:
+            end = html.find(PERSONAL_END, start)
+            if end == -1:
+                break
             html = html[:start] + html[end + len(PERSONAL_END) :]
         template = SlotTemplate.split(html, self.tokens)
         return template.fill(html_values(recipient_values(web_url=web_url)))
@@ -185,7 +186,7 @@ class IssueRenderer:
 def inline_css(html: str, path: Path) -> str:
     """premailer: CSS into style attributes; media queries stay in a style block."""
     try:
-        return premailer.Premailer(
+        inlined = premailer.Premailer(
             html,
             allow_network=False,
             disable_validation=True,
@@ -195,6 +196,8 @@ def inline_css(html: str, path: Path) -> str:
         ).transform(pretty_print=False)
     except Exception as exc:  # lxml and cssutils raise many types on odd raw HTML or CSS
         raise IssueError(path, f"cannot inline CSS: {type(exc).__name__}: {exc}") from exc
+    # MIME bodies end with a line break; ending with one here keeps parse-back exact.
+    return inlined if inlined.endswith("\n") else inlined + "\n"
 
 
 def lead_paragraph(tokens: list) -> str:

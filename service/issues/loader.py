@@ -26,6 +26,7 @@ DATE_IN_TEXT = re.compile(r"(\d{4})[-./](\d{1,2})[-./](\d{1,2})")
 H1_LINE = re.compile(r"^ {0,3}#(?!#)[ \t]+(.+?)[ \t#]*$")
 SLUG_UNSAFE = re.compile(r"[^\w-]+")
 # C0 controls other than tab, newline, carriage return and form feed mean a corrupt file.
+MAX_TITLE_LINE = 120
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
@@ -160,6 +161,16 @@ def _take_title_heading(body: str) -> tuple[str | None, str]:
     return None, body
 
 
+def _take_title_line(body: str) -> tuple[str | None, str]:
+    """A plain-text issue's title: a short first line followed by a blank line."""
+    lines = body.lstrip("\n").split("\n")
+    if len(lines) >= 3 and lines[0].strip() and not lines[1].strip():
+        candidate = " ".join(lines[0].split())
+        if len(candidate) <= MAX_TITLE_LINE and not candidate.startswith(("<", "[", "!", "|")):
+            return candidate, "\n".join(lines[2:])
+    return None, body
+
+
 def _looks_long_form(body: str) -> bool:
     """True for prose with no Markdown structure: one paragraph per line, no blank lines."""
     lines = [line for line in body.split("\n") if line.strip()]
@@ -186,7 +197,12 @@ def parse_issue(raw: bytes, path: Path, tz: dt.tzinfo = dt.timezone.utc) -> Issu
     elif heading is not None:
         title, body = " ".join(heading.split()), body_without_heading
     else:
-        raise IssueError(path, "no title: add 'title:' to the front matter or start with '# Title'")
+        first_line, body = _take_title_line(body)
+        if first_line is None:
+            raise IssueError(
+                path, "no title: add 'title:' to the front matter or start with '# Title'"
+            )
+        title = first_line
 
     if meta.get("date") is not None:
         date = _as_date(meta["date"], path, "date")

@@ -106,7 +106,8 @@ def _ends_line(tokens: list[Token], index: int) -> bool:
     )
 
 
-def render_inline(tokens: list[Token]) -> str:
+def render_inline(tokens: list[Token], url_below: bool = True) -> str:
+    """Inline tokens as text. ``url_below`` puts a whole-line link's URL on the next line."""
     out: list[str] = []
     links: list[tuple[str, int]] = []
     html_buffer: list[str] = []
@@ -124,7 +125,7 @@ def render_inline(tokens: list[Token]) -> str:
             href, start = links.pop()
             text = "".join(out[start:])
             del out[start:]
-            if _starts_line(out) and _ends_line(tokens, index) and text.strip() != href:
+            if url_below and _starts_line(out) and _ends_line(tokens, index) and text.strip() != href:
                 # A link that is a whole line (a list item's title) gets its URL below it.
                 out.append(f"{text.strip()}\n{href}" if text.strip() else href)
             else:
@@ -158,7 +159,7 @@ def _table(node: SyntaxTreeNode) -> list[str]:
     rows: list[list[str]] = []
     for row in (tr for section in node.children for tr in section.children):
         rows.append(
-            [" ".join(render_inline(cell.children[0].token.children or []).split())
+            [" ".join(render_inline(cell.children[0].token.children or [], url_below=False).split())
              if cell.children else "" for cell in row.children]
         )
     if not rows:
