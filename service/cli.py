@@ -54,10 +54,16 @@ def issues_list() -> None:
 
 @main.command("render")
 @click.argument("issue")
-@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html",
-              show_default=True)
-@click.option("--to", "address", default="reader@example.com", show_default=True,
-              help="The recipient whose links and headers the output carries.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html", show_default=True
+)
+@click.option(
+    "--to",
+    "address",
+    default="reader@example.com",
+    show_default=True,
+    help="The recipient whose links and headers the output carries.",
+)
 def render(issue: str, fmt: str, address: str) -> None:
     """Render ISSUE (a file path or a slug from the issues folder) to stdout."""
     from service.issues.errors import IssueError
@@ -78,8 +84,10 @@ def render(issue: str, fmt: str, address: str) -> None:
                 raise click.ClickException(f"no issue file or slug {issue!r}")
         compiled = library.renderer.compile(loaded, library.collection().slug_for_stem)
         for asset in compiled.missing_assets:
-            click.echo(f"warning: {loaded.path.name}: asset not found in the issues folder: {asset}",
-                       err=True)
+            click.echo(
+                f"warning: {loaded.path.name}: asset not found in the issues folder: {asset}",
+                err=True,
+            )
         if fmt == "eml":
             message = message_for(config, compiled, address)
             sys.stdout.buffer.write(message.as_bytes())
@@ -107,7 +115,9 @@ def db_upgrade(revision: str) -> None:
     app = _app()
     db = app.extensions["db"]
     migrate.upgrade(db.engine, revision)
-    click.echo(f"database at {migrate.current_revision(db.engine)} ({db.engine.url.render_as_string()})")
+    click.echo(
+        f"database at {migrate.current_revision(db.engine)} ({db.engine.url.render_as_string()})"
+    )
 
 
 @db_group.command("current")

@@ -7,9 +7,10 @@ name), a type and a default. ``docs/configuration.md`` documents each one.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,8 +26,10 @@ class ConfigError(ValueError):
 class Config:
     env: str = "development"
     secret_key: str = DEV_SECRET_KEY
+    secret_key_file: str = ""
     instance_dir: Path = PROJECT_ROOT / "instance"
     database_url: str = ""
+    redis_url: str = ""
     issues_dir: Path = PROJECT_ROOT / "issues"
     templates_dir: Path = PROJECT_ROOT / "templates"
     base_url: str = "http://127.0.0.1:5000"
@@ -40,7 +43,6 @@ class Config:
     archive_cache_seconds: int = 300
     host: str = "127.0.0.1"
     port: int = 5000
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:
@@ -68,6 +70,12 @@ class Config:
             )
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"NEWSLETTER_BASE_URL must be an http(s) URL, got {self.base_url!r}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"NEWSLETTER_TIMEZONE is not a known time zone: {self.timezone!r}") from None
+        if self.env not in ("development", "production"):
+            raise ConfigError(f"NEWSLETTER_ENV must be development or production, not {self.env!r}")
         return self
 
 
@@ -82,16 +90,26 @@ def _convert(raw: str, kind: Any, name: str) -> Any:
     return raw
 
 
+def _read_secret(path: str) -> str:
+    try:
+        secret = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"NEWSLETTER_SECRET_KEY_FILE cannot be read: {exc}") from None
+    if not secret:
+        raise ConfigError("NEWSLETTER_SECRET_KEY_FILE is empty")
+    return secret
+
+
 def load_config(environ: dict[str, str] | None = None, **overrides: Any) -> Config:
     """Build a Config from ``NEWSLETTER_*`` variables, then apply keyword overrides."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for f in fields(Config):
-        if f.name == "extra":
-            continue
         raw = environ.get(f"NEWSLETTER_{f.name.upper()}")
         if raw is not None and raw != "":
             values[f.name] = _convert(raw, f.type, f.name)
+    if "secret_key" not in values and values.get("secret_key_file"):
+        values["secret_key"] = _read_secret(values["secret_key_file"])
     config = replace(Config(), **values)
     if overrides:
         config = replace(config, **overrides)

@@ -9,7 +9,9 @@ from service.issues.markdown import CJK_CHAR
 
 MARKDOWN_LINK = re.compile(r"\]\((?P<url>[^)\s]+)\)")
 RAW_ATTR = re.compile(r"""\b(?:href|src)\s*=\s*["']([^"']+)["']""")
-IMAGE_SOURCES = re.compile(r"""!\[[^\]]*\]\((?P<md>[^)\s]+)\)|\bsrc\s*=\s*["'](?P<raw>[^"']+)["']""")
+IMAGE_SOURCES = re.compile(
+    r"""!\[[^\]]*\]\((?P<md>[^)\s]+)\)|\bsrc\s*=\s*["'](?P<raw>[^"']+)["']"""
+)
 BARE_URL = re.compile(r"https?://[^\s<>()\[\]\"']+")
 
 

@@ -37,7 +37,9 @@ def test_issues_list_prints_newest_first(env: dict[str, str]) -> None:
     assert lines[-1].startswith("2026-09-14  2026-09-14  嵌入式AI简报 (2026-09-14)")
 
 
-def test_issues_list_names_bad_files_and_still_lists_the_rest(env: dict[str, str], tmp_path: Path) -> None:
+def test_issues_list_names_bad_files_and_still_lists_the_rest(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     folder = tmp_path / "issues"
     folder.mkdir()
     (folder / "2026-01-01.md").write_text("# 好的一期 (2026-01-01)\n\n正文\n", encoding="utf-8")
@@ -68,7 +70,9 @@ def test_render_eml_of_a_sample_issue(env: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("fmt", ["html", "text"])
 def test_render_html_and_text_by_path(env: dict[str, str], fmt: str) -> None:
-    result = run(env, "render", str(PROJECT_ROOT / "issues" / "2026-10-12-talk.md"), "--format", fmt)
+    result = run(
+        env, "render", str(PROJECT_ROOT / "issues" / "2026-10-12-talk.md"), "--format", fmt
+    )
     assert result.exit_code == 0
     assert "256KB" in result.stdout
     assert ("<html" in result.stdout) == (fmt == "html")
@@ -93,7 +97,9 @@ def test_render_a_seed_warns_about_its_missing_image(env: dict[str, str]) -> Non
     assert "asset not found in the issues folder: wechat_qrcode.jpg" in result.stderr
 
 
-def test_db_upgrade_migrates_the_configured_database(env: dict[str, str], database_url: str) -> None:
+def test_db_upgrade_migrates_the_configured_database(
+    env: dict[str, str], database_url: str
+) -> None:
     from sqlalchemy import create_engine
 
     engine = create_engine(database_url)

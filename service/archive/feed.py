@@ -15,7 +15,7 @@ FEED_ENTRIES = 30
 
 
 def _timestamp(day: dt.date) -> str:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc).isoformat()
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).isoformat()
 
 
 def render_feed(

@@ -6,7 +6,16 @@ import hashlib
 import mimetypes
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.security import safe_join
 
 from service.archive.feed import render_feed
@@ -80,5 +89,7 @@ def asset(name: str) -> Response:
     response = Response(data, mimetype=mimetype)
     if path.suffix.lower() == ".svg":
         # An SVG can carry script; served as an image it must not run in our origin.
-        response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'"
+        )
     return _cached(response, data)

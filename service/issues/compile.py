@@ -165,7 +165,11 @@ class IssueRenderer:
         timings["premailer"] = time.perf_counter() - started
 
         missing = tuple(
-            sorted(a for a in resolver.assets if self.assets_dir and not (self.assets_dir / a).is_file())
+            sorted(
+                a
+                for a in resolver.assets
+                if self.assets_dir and not (self.assets_dir / a).is_file()
+            )
         )
         return CompiledEmail(
             slug=issue.slug,

@@ -79,7 +79,9 @@ class LinkResolver:
             resolved = self.resolve(original)
             if resolved == original:
                 return match.group(0)
-            return f"{match.group('lead')}{quote_char}{html.escape(resolved, quote=True)}{quote_char}"
+            return (
+                f"{match.group('lead')}{quote_char}{html.escape(resolved, quote=True)}{quote_char}"
+            )
 
         return RAW_HTML_URL_ATTR.sub(replace, markup)
 

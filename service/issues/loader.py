@@ -183,7 +183,7 @@ def _looks_long_form(body: str) -> bool:
     return not blank_separated
 
 
-def parse_issue(raw: bytes, path: Path, tz: dt.tzinfo = dt.timezone.utc) -> Issue:
+def parse_issue(raw: bytes, path: Path, tz: dt.tzinfo = dt.UTC) -> Issue:
     """Parse one issue file's bytes. Raises IssueError with a one-line reason."""
     text = decode_source(raw, path)
     meta, body, _ = split_front_matter(text, path)
@@ -276,7 +276,9 @@ def load_issues(directory: Path, timezone: str = "UTC") -> IssueCollection:
             errors.append(exc)
             continue
         if issue.slug in seen:
-            errors.append(IssueError(path, f"slug '{issue.slug}' is already used by {seen[issue.slug].name}"))
+            errors.append(
+                IssueError(path, f"slug '{issue.slug}' is already used by {seen[issue.slug].name}")
+            )
             continue
         seen[issue.slug] = path
         issues.append(issue)

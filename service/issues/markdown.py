@@ -78,7 +78,9 @@ def softbreak_text(tokens: Sequence[Token], idx: int, otherwise: str) -> str:
     """A line break inside a paragraph joins CJK text with nothing (a space would show)."""
     before = tokens[idx - 1].content[-1:] if idx > 0 and tokens[idx - 1].type == "text" else ""
     after = (
-        tokens[idx + 1].content[:1] if idx + 1 < len(tokens) and tokens[idx + 1].type == "text" else ""
+        tokens[idx + 1].content[:1]
+        if idx + 1 < len(tokens) and tokens[idx + 1].type == "text"
+        else ""
     )
     if is_cjk(before) and is_cjk(after):
         return ""

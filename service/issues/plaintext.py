@@ -101,8 +101,10 @@ def _starts_line(out: list[str]) -> bool:
 
 def _ends_line(tokens: list[Token], index: int) -> bool:
     rest = tokens[index + 1 : index + 2]
-    return not rest or rest[0].type in ("hardbreak", "softbreak") or (
-        rest[0].type == "text" and not rest[0].content.strip() and index + 2 >= len(tokens)
+    return (
+        not rest
+        or rest[0].type in ("hardbreak", "softbreak")
+        or (rest[0].type == "text" and not rest[0].content.strip() and index + 2 >= len(tokens))
     )
 
 
@@ -125,7 +127,12 @@ def render_inline(tokens: list[Token], url_below: bool = True) -> str:
             href, start = links.pop()
             text = "".join(out[start:])
             del out[start:]
-            if url_below and _starts_line(out) and _ends_line(tokens, index) and text.strip() != href:
+            if (
+                url_below
+                and _starts_line(out)
+                and _ends_line(tokens, index)
+                and text.strip() != href
+            ):
                 # A link that is a whole line (a list item's title) gets its URL below it.
                 out.append(f"{text.strip()}\n{href}" if text.strip() else href)
             else:
@@ -135,7 +142,7 @@ def render_inline(tokens: list[Token], url_below: bool = True) -> str:
             out.append(alt if links else _with_url(alt, str(token.attrGet("src") or "")))
         elif kind == "html_inline":
             html_buffer.append(token.content)
-            out.append("\x00html%d\x00" % (len(html_buffer) - 1))
+            out.append(f"\x00html{len(html_buffer) - 1}\x00")
     text = "".join(out)
     if html_buffer:
         # Inline tags come one token each; the text between them belongs to them too.
@@ -144,9 +151,7 @@ def render_inline(tokens: list[Token], url_below: bool = True) -> str:
 
 
 def _render_inline_html(text: str, fragments: list[str]) -> str:
-    markup = re.sub(
-        r"\x00html(\d+)\x00", lambda m: fragments[int(m.group(1))], _escape_text(text)
-    )
+    markup = re.sub(r"\x00html(\d+)\x00", lambda m: fragments[int(m.group(1))], _escape_text(text))
     # html_to_text drops blank lines and joins runs of spaces, as HTML would.
     return html_to_text(markup.replace("\n", "<br>"))
 
@@ -159,8 +164,14 @@ def _table(node: SyntaxTreeNode) -> list[str]:
     rows: list[list[str]] = []
     for row in (tr for section in node.children for tr in section.children):
         rows.append(
-            [" ".join(render_inline(cell.children[0].token.children or [], url_below=False).split())
-             if cell.children else "" for cell in row.children]
+            [
+                " ".join(
+                    render_inline(cell.children[0].token.children or [], url_below=False).split()
+                )
+                if cell.children
+                else ""
+                for cell in row.children
+            ]
         )
     if not rows:
         return []

@@ -59,8 +59,9 @@ class Envelope:
     message_id_domain: str = "localhost"
 
 
-def build_message(compiled: CompiledEmail, envelope: Envelope, html: str, text: str,
-                  subject_prefix: str = "") -> EmailMessage:
+def build_message(
+    compiled: CompiledEmail, envelope: Envelope, html: str, text: str, subject_prefix: str = ""
+) -> EmailMessage:
     """The message for one recipient, from the already-personalised html and text."""
     recipient = parse_mailbox(envelope.to, "To")
     message = EmailMessage(policy=SMTP_POLICY if recipient.username.isascii() else SMTPUTF8_POLICY)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -26,19 +27,26 @@ def normalise_address(address: str) -> str:
     return valid.ascii_email or valid.normalized
 
 
+@lru_cache(maxsize=4)
+def signer_for(secret_key: str) -> TokenSigner:
+    return TokenSigner(secret_key)
+
+
 def personal_values(config: Config, compiled: CompiledEmail, address: str, name: str = "") -> dict:
     """The slot values for one address. The tokens name the address and their purpose."""
-    signer = TokenSigner(config.secret_key)
+    signer = signer_for(config.secret_key)
     return recipient_values(
         email=address,
         name=name,
-        unsubscribe_url=f"{config.base_url}/unsubscribe/{signer.sign('unsubscribe', {'e': address})}",
-        preferences_url=f"{config.base_url}/preferences/{signer.sign('preferences', {'e': address})}",
+        unsubscribe_url=f"{config.base_url}/unsubscribe/{signer.sign('unsubscribe', address)}",
+        preferences_url=f"{config.base_url}/preferences/{signer.sign('preferences', address)}",
         web_url=f"{config.base_url}/issues/{compiled.slug}",
     )
 
 
-def message_for(config: Config, compiled: CompiledEmail, address: str, name: str = "") -> EmailMessage:
+def message_for(
+    config: Config, compiled: CompiledEmail, address: str, name: str = ""
+) -> EmailMessage:
     address = normalise_address(address)
     values = personal_values(config, compiled, address, name)
     html, text = compiled.personalise(values)

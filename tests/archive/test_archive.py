@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 from dataclasses import replace
 
 import feedparser
@@ -35,7 +34,7 @@ def test_issue_page_is_the_same_render_without_personal_links(client, app) -> No
     assert page == compiled.web_html(f"{TEST_BASE_URL}/issues/2026-09-14")
     assert "NPU" in page and 'style="' in page
     assert "/unsubscribe/" not in page and "%%" not in page
-    assert f'{TEST_BASE_URL}/assets/images/edge-npu-banner.png' in page
+    assert f"{TEST_BASE_URL}/assets/images/edge-npu-banner.png" in page
 
 
 def test_issue_page_answers_conditional_requests(client) -> None:  # type: ignore[no-untyped-def]

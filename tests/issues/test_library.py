@@ -45,7 +45,11 @@ def test_each_version_renders_once_across_processes(database_url: str, tmp_path:
     second = _library(issues_dir, db)
     stored = second.compiled(second.collection().by_slug("2026-09-14"))
     assert CountingRenderer.calls == 1
-    assert (stored.html, stored.text, stored.subject) == (compiled.html, compiled.text, compiled.subject)
+    assert (stored.html, stored.text, stored.subject) == (
+        compiled.html,
+        compiled.text,
+        compiled.subject,
+    )
 
     # Editing the file makes a new version, rendered once more.
     path = issues_dir / "2026-09-14.md"

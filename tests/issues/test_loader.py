@@ -36,7 +36,7 @@ def test_front_matter_wins_over_heading_and_file_name() -> None:
     )
     assert (issue.title, issue.date, issue.slug) == ("特刊", dt.date(2021, 2, 3), "special-issue")
     assert (issue.subject, issue.preheader) == ("主题", "预览文字")
-    assert issue.send_at == dt.datetime(2021, 2, 3, 0, 0, tzinfo=dt.timezone.utc)
+    assert issue.send_at == dt.datetime(2021, 2, 3, 0, 0, tzinfo=dt.UTC)
     assert "# 另一个标题" in issue.body  # it was not the title, so it stays
 
 
@@ -70,7 +70,10 @@ def test_naive_send_at_is_read_in_the_given_timezone() -> None:
         (b"no title here, just one long paragraph of text\nthat goes on", "x.md: no title"),
         (b"# Title without a date\n\nbody\n", "x.md: no date"),
         (b"---\ndate: someday\n---\n# T\n\nbody", "x.md: front matter 'date' is not a date"),
-        (b"---\nsend_at: soon\n---\n# T 2020-01-01\n\nb", "x.md: front matter 'send_at' is not an ISO"),
+        (
+            b"---\nsend_at: soon\n---\n# T 2020-01-01\n\nb",
+            "x.md: front matter 'send_at' is not an ISO",
+        ),
         (b"# T 2020-01-01\n\nok\x00bad\n", "x.md: control character U+0000 at line 3"),
         (b"# T 2020-01-01\n", "x.md: the issue has a title but no content"),
         (b"---\ntitle: {a: 1}\n---\nx 2020-01-01", "x.md: front matter 'title' must be text"),
@@ -110,4 +113,8 @@ def test_sample_issues_load_newest_first() -> None:
 
 def test_plain_text_issue_takes_its_first_line_as_title() -> None:
     issue = parse("周报 (2020-03-04)\n\n第一段。\n第二段。\n")
-    assert (issue.title, issue.date, issue.long_form) == ("周报 (2020-03-04)", dt.date(2020, 3, 4), True)
+    assert (issue.title, issue.date, issue.long_form) == (
+        "周报 (2020-03-04)",
+        dt.date(2020, 3, 4),
+        True,
+    )

@@ -15,11 +15,54 @@ from service.issues.personalise import recipient_values
 RENDERER = IssueRenderer(PROJECT_ROOT / "templates", "https://news.example.org", "Test")
 MARKDOWN_PIECES = st.sampled_from(
     [
-        "# ", "## ", "---\n", "- ", "1. ", "> ", "|", "|---|", "**", "_", "`", "```", "[", "](",
-        ")", "![", "<a href='", "'>", "</a>", "<img src=\"../x.png\">", "<font>", "<style>", "</style>",
-        "<!--", "-->", "<table><tr><td>", "&amp;", "&#0;", "\n", "\n\n", "  \n", "中文", "嵌入式",
-        "https://x.org/a?b=1*2&c=%3D", "../a.md", "title: ", "date: 2020-01-01\n", ":", "\t", "\r",
-        "<p style='color:", "red}", "@media", "{", "}", "\u2028", "\ufeff", "%%NL_email%%",
+        "# ",
+        "## ",
+        "---\n",
+        "- ",
+        "1. ",
+        "> ",
+        "|",
+        "|---|",
+        "**",
+        "_",
+        "`",
+        "```",
+        "[",
+        "](",
+        ")",
+        "![",
+        "<a href='",
+        "'>",
+        "</a>",
+        '<img src="../x.png">',
+        "<font>",
+        "<style>",
+        "</style>",
+        "<!--",
+        "-->",
+        "<table><tr><td>",
+        "&amp;",
+        "&#0;",
+        "\n",
+        "\n\n",
+        "  \n",
+        "中文",
+        "嵌入式",
+        "https://x.org/a?b=1*2&c=%3D",
+        "../a.md",
+        "title: ",
+        "date: 2020-01-01\n",
+        ":",
+        "\t",
+        "\r",
+        "<p style='color:",
+        "red}",
+        "@media",
+        "{",
+        "}",
+        "\u2028",
+        "\ufeff",
+        "%%NL_email%%",
     ]
 )
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -53,7 +96,9 @@ def test_any_text(text: str) -> None:
 @SETTINGS
 @given(st.lists(MARKDOWN_PIECES | st.text(max_size=8), max_size=80))
 def test_markdown_shaped_text(pieces: list[str]) -> None:
-    _render_or_clear_error(("# 标题 2020-01-01\n\n" + "".join(pieces)).encode("utf-8", "surrogatepass"))
+    _render_or_clear_error(
+        ("# 标题 2020-01-01\n\n" + "".join(pieces)).encode("utf-8", "surrogatepass")
+    )
 
 
 @SETTINGS

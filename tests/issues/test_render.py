@@ -28,7 +28,10 @@ SAMPLE_VALUES = recipient_values(
 @pytest.fixture(scope="module")
 def renderer() -> IssueRenderer:
     return IssueRenderer(
-        PROJECT_ROOT / "templates", TEST_BASE_URL, "嵌入式AI简报", assets_dir=PROJECT_ROOT / "issues"
+        PROJECT_ROOT / "templates",
+        TEST_BASE_URL,
+        "嵌入式AI简报",
+        assets_dir=PROJECT_ROOT / "issues",
     )
 
 
@@ -118,7 +121,10 @@ def test_personalise_escapes_subscriber_values_in_html_only(renderer: IssueRende
     compiled = compile_text(renderer, "# T\n\n正文\n")
     html, text = compiled.personalise(SAMPLE_VALUES | {"email": "a&b<c>@example.com"})
     assert "a&amp;b&lt;c&gt;@example.com" in html and "a&b<c>@example.com" not in html
-    assert f"{TEST_BASE_URL}/unsubscribe/TOKEN-U" in html and f"{TEST_BASE_URL}/unsubscribe/TOKEN-U" in text
+    assert (
+        f"{TEST_BASE_URL}/unsubscribe/TOKEN-U" in html
+        and f"{TEST_BASE_URL}/unsubscribe/TOKEN-U" in text
+    )
     assert "%%" not in html and "%%" not in text
 
 
