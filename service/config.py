@@ -34,7 +34,7 @@ class Config:
     templates_dir: Path = PROJECT_ROOT / "templates"
     base_url: str = "http://127.0.0.1:5000"
     newsletter_name: str = "嵌入式AI简报"
-    newsletter_description: str = "A bi-weekly newsletter on embedded AI."
+    newsletter_description: str = "嵌入式 AI 双周简报：端侧推理、模型压缩与部署。"
     language: str = "zh-CN"
     mail_from: str = "嵌入式AI简报 <newsletter@localhost>"
     reply_to: str = ""

@@ -47,9 +47,11 @@ def index() -> Response:
 
 @blueprint.get("/archive")
 def archive() -> Response:
-    issues = _library().published()
+    library = _library()
+    # Each issue's preheader (explicit, or its lead paragraph) comes from its cached render.
+    entries = [(issue, library.compiled(issue).preheader) for issue in library.published()]
     config = current_app.config["NEWSLETTER"]
-    body = render_template("site/archive.html", issues=issues, config=config)
+    body = render_template("site/archive.html", entries=entries, config=config)
     return _cached(Response(body, mimetype="text/html"), body)
 
 

@@ -22,6 +22,8 @@ def test_archive_lists_every_issue_newest_first(client) -> None:  # type: ignore
     linked = re.findall(r'href="/issues/([^"]+)"', page)
     assert linked == [issue.slug for issue in SAMPLES]
     assert "演讲实录" in page
+    # The preheader shown is explicit where set, else the lead paragraph.
+    assert "端侧大模型的量化新进展" in page and "大家好，今天想和大家分享" in page
     assert response.headers["Cache-Control"].startswith("public")
 
 
