@@ -23,7 +23,11 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.config.update(
         SECRET_KEY=config.secret_key,
         NEWSLETTER=config,
-        JSON_AS_ASCII=False,
+        WTF_CSRF_TIME_LIMIT=None,  # the session cookie's life bounds it; forms may sit open
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.base_url.startswith("https://"),
+        MAX_CONTENT_LENGTH=1024 * 1024,
     )
     db = Database(config.sqlalchemy_url)
     renderer = IssueRenderer(
@@ -36,7 +40,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.extensions["db"] = db
     app.extensions["issues"] = IssueLibrary(config.issues_dir, renderer, db, config.timezone)
 
-    from service.archive.views import blueprint as archive_blueprint
+    from service.web import init_web
 
-    app.register_blueprint(archive_blueprint)
+    init_web(app, config, renderer)
     return app

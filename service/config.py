@@ -40,6 +40,12 @@ class Config:
     reply_to: str = ""
     mail_domain: str = ""
     timezone: str = "UTC"
+    smtp_url: str = "smtp://127.0.0.1:8025"
+    welcome_email: bool = False
+    signup_rate_limit: str = "10/minute;100/hour"
+    signup_address_rate_limit: str = "5/hour"
+    cors_origins: str = ""
+    proxy_count: int = 0
     archive_cache_seconds: int = 300
     host: str = "127.0.0.1"
     port: int = 5000
@@ -54,6 +60,10 @@ class Config:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.instance_dir / 'newsletter.sqlite3'}"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def message_id_domain(self) -> str:
@@ -74,6 +84,13 @@ class Config:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"NEWSLETTER_TIMEZONE is not a known time zone: {self.timezone!r}") from None
+        try:
+            from limits import parse_many
+
+            parse_many(self.signup_rate_limit)
+            parse_many(self.signup_address_rate_limit)
+        except ValueError:
+            raise ConfigError("NEWSLETTER_SIGNUP_*RATE_LIMIT must read like '10/minute;100/hour'") from None
         if self.env not in ("development", "production"):
             raise ConfigError(f"NEWSLETTER_ENV must be development or production, not {self.env!r}")
         return self
@@ -85,6 +102,11 @@ def _convert(raw: str, kind: Any, name: str) -> Any:
             return int(raw)
         except ValueError:
             raise ConfigError(f"NEWSLETTER_{name.upper()} must be a whole number") from None
+    if kind in (bool, "bool"):
+        lowered = raw.strip().lower()
+        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ConfigError(f"NEWSLETTER_{name.upper()} must be true or false")
+        return lowered in ("1", "true", "yes", "on")
     if kind in (Path, "Path"):
         return Path(raw).expanduser().resolve()
     return raw

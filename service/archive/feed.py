@@ -35,4 +35,4 @@ def render_feed(
             }
         )
     updated = _timestamp(issues[0].date) if issues else _timestamp(dt.date(2000, 1, 1))
-    return render_template("site/feed.xml", config=config, entries=entries, updated=updated)
+    return render_template("site/feed.xml", site=config, entries=entries, updated=updated)

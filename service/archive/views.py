@@ -37,6 +37,7 @@ def _cached(response: Response, tag_source: str | bytes) -> Response:
     response.set_etag(hashlib.sha256(data).hexdigest()[:32])
     response.cache_control.public = True
     response.cache_control.max_age = current_app.config["NEWSLETTER"].archive_cache_seconds
+    response.vary.add("Accept-Language")  # the page chrome follows the reader's language
     return response.make_conditional(request)
 
 
@@ -50,8 +51,7 @@ def archive() -> Response:
     library = _library()
     # Each issue's preheader (explicit, or its lead paragraph) comes from its cached render.
     entries = [(issue, library.compiled(issue).preheader) for issue in library.published()]
-    config = current_app.config["NEWSLETTER"]
-    body = render_template("site/archive.html", entries=entries, config=config)
+    body = render_template("site/archive.html", entries=entries)
     return _cached(Response(body, mimetype="text/html"), body)
 
 

@@ -7,6 +7,7 @@ is the per-recipient path and only joins strings.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import re
@@ -36,6 +37,7 @@ LABELS = {
         "unsubscribe": "退订",
         "preferences": "订阅设置",
         "sent_to": "本邮件发送给",
+        "transactional": "你收到这封邮件，是因为有人用这个地址在我们的网站上操作过。如果不是你，请忽略本邮件。",
     },
     "en": {
         "view_in_browser": "View in your browser",
@@ -43,6 +45,7 @@ LABELS = {
         "unsubscribe": "Unsubscribe",
         "preferences": "Preferences",
         "sent_to": "This email was sent to",
+        "transactional": "You received this email because this address was entered on our site. If it was not you, just ignore it.",
     },
 }
 
@@ -109,6 +112,8 @@ class IssueRenderer:
             autoescape=jinja2.select_autoescape(["html"]),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
         )
         self.html_layout = self.jinja.get_template("email/issue.html")
         self.text_layout = self.jinja.get_template("email/issue.txt")
@@ -123,8 +128,28 @@ class IssueRenderer:
         """Identifies one render: the same source, layout and settings give the same email."""
         return hashlib.sha256(f"{issue.source_hash}:{self.fingerprint}".encode()).hexdigest()
 
+    def compile_message(
+        self, slug: str, subject: str, title: str, markdown_body: str, action_label: str = ""
+    ) -> CompiledEmail:
+        """A transactional email (confirmation, welcome) in the same layout, without the
+        subscriber footer. ``action_label`` makes a button to the ``action_url`` slot."""
+        issue = Issue(
+            path=Path(f"{slug}.md"),
+            slug=slug,
+            title=title,
+            date=dt.date.today(),
+            subject=subject,
+            body=markdown_body,
+            source_hash=hashlib.sha256(markdown_body.encode()).hexdigest(),
+        )
+        return self.compile(issue, transactional=True, action_label=action_label)
+
     def compile(
-        self, issue: Issue, slug_for_stem: Callable[[str], str] | None = None
+        self,
+        issue: Issue,
+        slug_for_stem: Callable[[str], str] | None = None,
+        transactional: bool = False,
+        action_label: str = "",
     ) -> CompiledEmail:
         """Render an issue. Raises IssueError when any stage fails."""
         timings: dict[str, float] = {}
@@ -154,6 +179,8 @@ class IssueRenderer:
             "slot": slots,
             "personal_start": PERSONAL_START,
             "personal_end": PERSONAL_END,
+            "transactional": transactional,
+            "action_label": action_label,
         }
         started = time.perf_counter()
         layout_html = self.html_layout.render(body=jinja2.filters.Markup(body_html), **context)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, String, Text, func
+from sqlalchemy import String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import Base
+from service.db import Base, UTCDateTime
 
 
 class CompiledIssue(Base):
@@ -25,5 +25,5 @@ class CompiledIssue(Base):
     text: Mapped[str] = mapped_column(Text)
     tokens: Mapped[str] = mapped_column(Text)  # JSON: slot name → placeholder
     created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
+        UTCDateTime(), server_default=func.now()
     )

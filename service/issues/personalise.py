@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html import escape
 
 # The per-recipient values a compiled email has slots for.
-SLOT_NAMES = ("unsubscribe_url", "preferences_url", "web_url", "email", "name")
+SLOT_NAMES = ("unsubscribe_url", "preferences_url", "web_url", "action_url", "email", "name")
 # Values that come from the subscriber (not from our own URL builders) are escaped in HTML.
 UNTRUSTED_SLOTS = frozenset({"email", "name"})
 
@@ -63,8 +63,10 @@ def recipient_values(
     unsubscribe_url: str = "",
     preferences_url: str = "",
     web_url: str = "",
+    action_url: str = "",
 ) -> dict[str, str]:
     return {
+        "action_url": action_url,
         "email": email,
         "name": name,
         "unsubscribe_url": unsubscribe_url,

@@ -1,0 +1,140 @@
+"""Deliver transactional messages from the outbox table.
+
+A message is written to the outbox in the same transaction as the change that causes it, so
+it exists exactly when the change does. After the commit a relay delivers it; a message the
+SMTP server defers is retried on a schedule, and one it refuses, or that runs out of
+attempts, is marked failed with the server's reply. Nothing is lost when SMTP is down.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from email.message import EmailMessage
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from service.db import Database
+from service.sending.models import OutboxMessage
+from service.sending.transport import Outcome, SmtpConnection, SmtpSettings
+from service.subscribers.models import utcnow
+
+log = logging.getLogger(__name__)
+
+# Wait before each retry of a deferred message; after the last one it is marked failed.
+RETRY_DELAYS = (
+    dt.timedelta(minutes=1),
+    dt.timedelta(minutes=5),
+    dt.timedelta(minutes=30),
+    dt.timedelta(hours=2),
+    dt.timedelta(hours=6),
+)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+LEASE = dt.timedelta(minutes=5)
+CLAIM_BATCH = 50
+RELAY_POLL_SECONDS = 30.0
+
+
+def enqueue(session: Session, kind: str, mail_from: str, to: str, message: EmailMessage) -> None:
+    """Add a message to the outbox inside the caller's transaction."""
+    session.add(
+        OutboxMessage(
+            kind=kind, mail_from=mail_from, to_address=to, message=message.as_bytes(), status="pending"
+        )
+    )
+
+
+def _claim(db: Database, limit: int) -> list[int]:
+    """Lease due messages so that two relays never send the same one."""
+    now = utcnow()
+    due = and_(
+        OutboxMessage.next_attempt_at <= now,
+        or_(
+            OutboxMessage.status == "pending",
+            and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),
+        ),
+    )
+    claimed: list[int] = []
+    with db.session() as session:
+        candidates = list(session.scalars(select(OutboxMessage.id).where(due).limit(limit)))
+        for message_id in candidates:
+            # A conditional UPDATE: only one relay's UPDATE matches a row still due.
+            result = session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id, due)
+                .values(status="sending", lease_until=now + LEASE)
+            )
+            if result.rowcount == 1:
+                claimed.append(message_id)
+    return claimed
+
+
+def deliver_due(db: Database, smtp: SmtpSettings, limit: int = CLAIM_BATCH) -> int:
+    """Send the due messages over one connection. Returns how many were sent."""
+    ids = _claim(db, limit)
+    if not ids:
+        return 0
+    sent = 0
+    connection = SmtpConnection(smtp)
+    try:
+        for message_id in ids:
+            with db.session() as session:
+                row = session.get(OutboxMessage, message_id)
+                if row is None or row.status != "sending":
+                    continue
+                reply = connection.send(row.mail_from, row.to_address, row.message)
+                row.attempts += 1
+                row.last_reply = str(reply)[:1000]
+                row.lease_until = None
+                if reply.outcome is Outcome.SENT:
+                    row.status, row.sent_at = "sent", utcnow()
+                    sent += 1
+                elif reply.outcome is Outcome.FAILED or row.attempts >= MAX_ATTEMPTS:
+                    row.status = "failed"
+                    log.warning("outbox %s to %s failed: %s", row.id, row.to_address, reply)
+                else:
+                    row.status = "pending"
+                    row.next_attempt_at = utcnow() + RETRY_DELAYS[row.attempts - 1]
+                    log.info("outbox %s deferred: %s", row.id, reply)
+    finally:
+        connection.close()
+    return sent
+
+
+class OutboxRelay:
+    """A background thread that delivers the outbox after each commit and every so often."""
+
+    def __init__(self, db: Database, smtp: SmtpSettings, poll_seconds: float = RELAY_POLL_SECONDS):
+        self.db = db
+        self.smtp = smtp
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def kick(self) -> None:
+        """Deliver soon: called after a commit that queued mail."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                while deliver_due(self.db, self.smtp):
+                    pass
+            except Exception:  # the relay must outlive a database hiccup; the rows stay queued
+                log.exception("outbox relay pass failed")
+            self._wake.wait(self.poll_seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

@@ -1,0 +1,275 @@
+"""Subscribe, confirm, unsubscribe, preferences, export and delete.
+
+Each function works inside the caller's transaction and records what it changed in the
+subscriber's event log. Mail it causes goes to the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service.config import Config
+from service.sending import outbox
+from service.subscribers.addresses import clean_name, normalise_address
+from service.subscribers.emails import TransactionalEmails, smtp_address
+from service.subscribers.links import ALL_LISTS, LinkBuilder
+from service.subscribers.models import (
+    SUPPRESSED_STATUSES,
+    MailingList,
+    Subscriber,
+    SubscriberEvent,
+    Subscription,
+    utcnow,
+)
+
+# At most one confirmation email per address in this window, however often it is requested.
+CONFIRMATION_INTERVAL = dt.timedelta(hours=24)
+
+
+class SubscriptionRefused(Exception):
+    """The subscriber may not be changed this way (for example, a blocklisted address)."""
+
+
+def record(session: Session, subscriber: Subscriber, kind: str, *, list_id: int | None = None,
+           source: str = "", ip: str | None = None, detail: str = "") -> None:
+    session.add(
+        SubscriberEvent(
+            subscriber_id=subscriber.id, list_id=list_id, kind=kind, source=source, ip=ip, detail=detail
+        )
+    )
+
+
+def set_status(subscriber: Subscriber, status: str, source: str) -> None:
+    if subscriber.status != status:
+        subscriber.status = status
+        subscriber.status_changed_at = utcnow()
+        subscriber.status_source = source
+
+
+def find_subscriber(session: Session, email: str) -> Subscriber | None:
+    key = normalise_address(email).key
+    return session.scalars(select(Subscriber).where(Subscriber.email_key == key)).one_or_none()
+
+
+@dataclass
+class SubscriberService:
+    config: Config
+    emails: TransactionalEmails
+    links: LinkBuilder
+
+    # -------------------------------------------------------------- signup
+
+    def subscribe(
+        self,
+        session: Session,
+        *,
+        email: str,
+        mailing_list: MailingList,
+        name: str = "",
+        ip: str | None = None,
+        source: str = "web",
+        attributes: dict[str, Any] | None = None,
+    ) -> bool:
+        """Sign an address up to a list. Returns whether a confirmation email was queued.
+
+        Raises InvalidAddress for a bad address. Every other case looks the same to the
+        caller's visitor: no answer reveals whether the address was already known.
+        """
+        address = normalise_address(email)
+        subscriber = self._get_or_create(session, address.email, address.key, source, ip)
+        if subscriber.status in SUPPRESSED_STATUSES:
+            return False
+        if name and not subscriber.name:
+            subscriber.name = clean_name(name)
+        if attributes and not subscriber.attributes:
+            subscriber.attributes = attributes
+        subscription = self._subscription(session, subscriber, mailing_list, source)
+        if subscription.status == "confirmed" and subscriber.status == "confirmed":
+            return False
+        if not mailing_list.double_opt_in:
+            self._confirm_subscription(session, subscriber, subscription, source, ip)
+            set_status(subscriber, "confirmed", source)
+            return False
+        if subscription.status != "pending":
+            subscription.status, subscription.updated_at = "pending", utcnow()
+        record(session, subscriber, "signup", list_id=mailing_list.id, source=source, ip=ip)
+        if not self._claim_confirmation_slot(session, subscriber):
+            return False
+        message = self.emails.build(
+            "confirm", mailing_list, subscriber, self.links.confirm_url(subscriber)
+        )
+        outbox.enqueue(session, "confirm", self.config.mail_from, smtp_address(subscriber.email), message)
+        return True
+
+    def _get_or_create(self, session: Session, email: str, key: str, source: str,
+                       ip: str | None) -> Subscriber:
+        query = select(Subscriber).where(Subscriber.email_key == key)
+        subscriber = session.scalars(query).one_or_none()
+        if subscriber is not None:
+            return subscriber
+        try:
+            with session.begin_nested():
+                subscriber = Subscriber(
+                    email=email, email_key=key, status="pending", status_source=source,
+                    source=source, signup_ip=ip, signup_at=utcnow(), attributes={},
+                )
+                session.add(subscriber)
+        except IntegrityError:  # a concurrent signup of the same address won the insert
+            subscriber = session.scalars(query).one()
+        return subscriber
+
+    def _subscription(self, session: Session, subscriber: Subscriber, mailing_list: MailingList,
+                      source: str) -> Subscription:
+        query = select(Subscription).where(
+            Subscription.subscriber_id == subscriber.id, Subscription.list_id == mailing_list.id
+        )
+        subscription = session.scalars(query).one_or_none()
+        if subscription is None:
+            try:
+                with session.begin_nested():
+                    subscription = Subscription(
+                        subscriber_id=subscriber.id, list_id=mailing_list.id, status="pending",
+                        source=source,
+                    )
+                    session.add(subscription)
+            except IntegrityError:
+                subscription = session.scalars(query).one()
+        return subscription
+
+    def _claim_confirmation_slot(self, session: Session, subscriber: Subscriber) -> bool:
+        """Atomically take the right to send a confirmation: one per address per interval."""
+        now = utcnow()
+        result = session.execute(
+            update(Subscriber)
+            .where(
+                Subscriber.id == subscriber.id,
+                or_(
+                    Subscriber.confirmation_sent_at.is_(None),
+                    Subscriber.confirmation_sent_at < now - CONFIRMATION_INTERVAL,
+                ),
+            )
+            .values(confirmation_sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    # -------------------------------------------------------------- confirm
+
+    def confirm(self, session: Session, subscriber: Subscriber, ip: str | None) -> list[MailingList]:
+        """Confirm the address and every pending subscription. Idempotent."""
+        if subscriber.status == "blocklisted":
+            raise SubscriptionRefused("blocklisted")
+        pending = list(
+            session.scalars(
+                select(Subscription).where(
+                    Subscription.subscriber_id == subscriber.id, Subscription.status == "pending"
+                )
+            )
+        )
+        for subscription in pending:
+            self._confirm_subscription(session, subscriber, subscription, "confirm", ip)
+        if subscriber.status != "confirmed":
+            set_status(subscriber, "confirmed", "confirm")
+            subscriber.confirm_ip, subscriber.confirmed_at = ip, utcnow()
+        lists = [subscription.mailing_list for subscription in pending]
+        if lists and self.config.welcome_email:
+            message = self.emails.build("welcome", lists[0], subscriber, f"{self.config.base_url}/archive")
+            outbox.enqueue(session, "welcome", self.config.mail_from, smtp_address(subscriber.email), message)
+        return lists
+
+    def _confirm_subscription(self, session: Session, subscriber: Subscriber,
+                              subscription: Subscription, source: str, ip: str | None) -> None:
+        subscription.status, subscription.updated_at = "confirmed", utcnow()
+        if subscriber.confirmed_at is None:
+            subscriber.confirm_ip, subscriber.confirmed_at = ip, utcnow()
+        record(session, subscriber, "confirm", list_id=subscription.list_id, source=source, ip=ip)
+
+    # -------------------------------------------------------------- leave
+
+    def unsubscribe(self, session: Session, subscriber: Subscriber, list_id: int, *,
+                    source: str = "link", ip: str | None = None) -> None:
+        """Leave one list, or every list with ALL_LISTS. Idempotent."""
+        query = select(Subscription).where(Subscription.subscriber_id == subscriber.id)
+        if list_id != ALL_LISTS:
+            query = query.where(Subscription.list_id == list_id)
+        for subscription in session.scalars(query):
+            if subscription.status != "unsubscribed":
+                subscription.status, subscription.updated_at = "unsubscribed", utcnow()
+                record(session, subscriber, "unsubscribe", list_id=subscription.list_id,
+                       source=source, ip=ip)
+        if list_id == ALL_LISTS and subscriber.status not in SUPPRESSED_STATUSES:
+            set_status(subscriber, "unsubscribed", source)
+
+    # -------------------------------------------------------------- preferences
+
+    def update_preferences(self, session: Session, subscriber: Subscriber, *, list_ids: set[int],
+                           name: str, ip: str | None = None) -> None:
+        """Set the lists and name a subscriber chose. The preferences link proves the mailbox,
+        so chosen lists are confirmed at once."""
+        if subscriber.status in SUPPRESSED_STATUSES and list_ids:
+            raise SubscriptionRefused(subscriber.status)
+        cleaned = clean_name(name)
+        if cleaned != subscriber.name:
+            subscriber.name = cleaned
+            record(session, subscriber, "name", source="preferences", ip=ip)
+        current = {s.list_id: s for s in subscriber.subscriptions}
+        for mailing_list in session.scalars(select(MailingList)):
+            subscription = current.get(mailing_list.id)
+            if mailing_list.id in list_ids:
+                if subscription is None:
+                    subscription = self._subscription(session, subscriber, mailing_list, "preferences")
+                if subscription.status != "confirmed":
+                    self._confirm_subscription(session, subscriber, subscription, "preferences", ip)
+            elif subscription is not None and subscription.status != "unsubscribed":
+                self.unsubscribe(session, subscriber, mailing_list.id, source="preferences", ip=ip)
+        if list_ids and subscriber.status != "confirmed":
+            set_status(subscriber, "confirmed", "preferences")
+
+    def export_data(self, session: Session, subscriber: Subscriber) -> dict[str, Any]:
+        """Everything kept about a subscriber, for the 'download my data' button."""
+
+        def when(value: dt.datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        events = session.scalars(
+            select(SubscriberEvent)
+            .where(SubscriberEvent.subscriber_id == subscriber.id)
+            .order_by(SubscriberEvent.id)
+        )
+        return {
+            "email": subscriber.email,
+            "name": subscriber.name,
+            "attributes": subscriber.attributes,
+            "status": subscriber.status,
+            "created_at": when(subscriber.created_at),
+            "consent": {
+                "source": subscriber.source,
+                "signup_ip": subscriber.signup_ip,
+                "signup_at": when(subscriber.signup_at),
+                "confirm_ip": subscriber.confirm_ip,
+                "confirmed_at": when(subscriber.confirmed_at),
+            },
+            "subscriptions": [
+                {
+                    "list": s.mailing_list.slug,
+                    "status": s.status,
+                    "since": when(s.created_at),
+                    "updated_at": when(s.updated_at),
+                }
+                for s in subscriber.subscriptions
+            ],
+            "events": [
+                {"kind": e.kind, "list_id": e.list_id, "source": e.source, "ip": e.ip, "at": when(e.at)}
+                for e in events
+            ],
+        }
+
+    def delete(self, session: Session, subscriber: Subscriber) -> None:
+        """Remove the subscriber, their subscriptions and their history entirely."""
+        session.delete(subscriber)

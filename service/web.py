@@ -1,0 +1,84 @@
+"""Web plumbing: proxies, CSRF, rate limits, languages, error pages, blueprints, services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, render_template
+from flask_babel import gettext as _
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from limits import parse_many
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from service.config import Config
+from service.i18n import init_babel
+from service.issues.compile import IssueRenderer
+from service.sending.outbox import OutboxRelay
+from service.sending.transport import parse_smtp_url
+from service.subscribers.emails import TransactionalEmails
+from service.subscribers.links import LinkBuilder
+from service.subscribers.services import SubscriberService
+from service.tokens import TokenSigner
+
+
+def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
+    if config.proxy_count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_count, x_proto=config.proxy_count)  # type: ignore[method-assign]
+    init_babel(app, config.instance_dir)
+    csrf = CSRFProtect(app)
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=config.redis_url or "memory://",
+        strategy="moving-window",
+        key_prefix="newsletter-limits",
+        headers_enabled=True,
+    )
+
+    links = LinkBuilder(config.base_url, TokenSigner(config.secret_key))
+    emails = TransactionalEmails(config, renderer)
+    app.extensions["subscribers"] = SubscriberService(config, emails, links)
+    app.extensions["outbox"] = OutboxRelay(app.extensions["db"], parse_smtp_url(config.smtp_url))
+
+    address_limits = parse_many(config.signup_address_rate_limit)
+
+    def address_allowed(key: str) -> bool:
+        strategy = limiter.limiter
+        return all([strategy.hit(item, "signup-address", key) for item in address_limits])
+
+    app.extensions["newsletter.address_limit"] = address_allowed
+
+    from service.archive.views import blueprint as archive_blueprint
+    from service.subscribers.views import blueprint as subscribers_blueprint
+
+    app.register_blueprint(archive_blueprint)
+    app.register_blueprint(subscribers_blueprint)
+
+    for endpoint in ("subscribers.subscribe", "subscribers.api_subscribe"):
+        app.view_functions[endpoint] = limiter.limit(
+            config.signup_rate_limit, methods=["POST"]
+        )(app.view_functions[endpoint])
+    # The signed token is the credential of these POSTs; other sites post to the API.
+    csrf.exempt(app.view_functions["subscribers.unsubscribe"])
+    csrf.exempt(app.view_functions["subscribers.api_subscribe"])
+
+    def page(title: str, message: str, status: int) -> tuple[str, int]:
+        return render_template("site/error.html", title=title, message=message), status
+
+    @app.errorhandler(404)
+    def not_found(_error: Any) -> tuple[str, int]:
+        return page(_("Page not found"), _("There is nothing at this address."), 404)
+
+    @app.errorhandler(429)
+    def too_many(_error: Any) -> tuple[str, int]:
+        return page(_("Too many requests"), _("Please wait a little and try again."), 429)
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(_error: Any) -> tuple[str, int]:
+        return page(
+            _("Form expired"),
+            _("The form expired or was sent twice. Go back, reload the page and try again."),
+            400,
+        )
