@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from service import create_app, migrate
 from service.config import PROJECT_ROOT, load_config
+from tests.smtp_sink import SmtpSink
 
 POSTGRES_URL = os.environ.get(
     "NEWSLETTER_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test"
@@ -76,13 +77,38 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def config(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server on a free loopback port, with fault modes."""
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A Redis database of the tests' own, emptied first."""
+    import redis
+
+    url = os.environ.get("NEWSLETTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        _service_missing("Redis", exc)
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str, smtp_sink: SmtpSink):  # type: ignore[no-untyped-def]
     return load_config(
         environ={},
         instance_dir=tmp_path / "instance",
         database_url=database_url,
         base_url=TEST_BASE_URL,
         secret_key="test-secret-key",
+        smtp_url=smtp_sink.url,
     )
 
 
@@ -90,6 +116,7 @@ def config(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
 def app(config):  # type: ignore[no-untyped-def]
     application = create_app(config)
     yield application
+    application.extensions["outbox"].stop()
     application.extensions["db"].dispose()
 
 

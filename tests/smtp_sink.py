@@ -1,0 +1,114 @@
+"""A real SMTP server for tests (aiosmtpd, in-process) that keeps what it receives and can be
+told to misbehave: refuse recipients (5xx), defer them (4xx), or hang up."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+@dataclass
+class Faults:
+    refuse: set[str] = field(default_factory=set)  # addresses answered with 550
+    defer_all: int = 0  # answer this many RCPTs with 451 (then accept again)
+    defer_code: int = 451
+    disconnect_next: int = 0  # drop the connection at this many DATA commands
+
+
+class SinkHandler:
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.faults = Faults()
+        self.lock = threading.Lock()
+        self.arrived = threading.Condition(self.lock)
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        with self.lock:
+            if address.lower() in self.faults.refuse:
+                return "550 5.1.1 no such user"
+            if self.faults.defer_all > 0:
+                self.faults.defer_all -= 1
+                return f"{self.faults.defer_code} 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self.lock:
+            if self.faults.disconnect_next > 0:
+                self.faults.disconnect_next -= 1
+                server.transport.close()  # type: ignore[union-attr]
+                return "421 closing"
+            self.received.append(
+                Received(envelope.mail_from or "", list(envelope.rcpt_tos), envelope.original_content or b"")
+            )
+            self.arrived.notify_all()
+        return "250 Message accepted"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class SmtpSink:
+    def __init__(self, port: int | None = None) -> None:
+        self.handler = SinkHandler()
+        self.port = port or free_port()
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port,
+            decode_data=False, enable_SMTPUTF8=True,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    @property
+    def received(self) -> list[Received]:
+        with self.handler.lock:
+            return list(self.handler.received)
+
+    @property
+    def faults(self) -> Faults:
+        return self.handler.faults
+
+    def start(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        with self.handler.arrived:
+            while len(self.handler.received) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.handler.arrived.wait(remaining)
+            return list(self.handler.received)
+
+    def clear(self) -> None:
+        with self.handler.lock:
+            self.handler.received.clear()
