@@ -138,9 +138,9 @@ def test_bad_tokens_get_a_clear_page(site, app, case: str, monkeypatch: pytest.M
         purpose = other if case == "wrong-purpose" else page
         if case == "expired":
             now = time.time()
-            monkeypatch.setattr(time, "time", lambda: now - MAX_AGE["confirm"] - 60)
+            monkeypatch.setattr(time, "time", lambda now=now: now - MAX_AGE["confirm"] - 60)
             tokens[page] = _token(app, "confirm", "h@example.com")
-            monkeypatch.setattr(time, "time", lambda: now)
+            monkeypatch.setattr(time, "time", lambda now=now: now)
             continue
         token = _token(app, purpose, "h@example.com")
         if case == "tampered":
