@@ -74,10 +74,7 @@ class SmtpSink:
     def __init__(self, port: int | None = None) -> None:
         self.handler = SinkHandler()
         self.port = port or free_port()
-        self.controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port,
-            decode_data=False, enable_SMTPUTF8=True,
-        )
+        self.controller: Controller | None = None
 
     @property
     def url(self) -> str:
@@ -93,11 +90,18 @@ class SmtpSink:
         return self.handler.faults
 
     def start(self) -> SmtpSink:
+        # A stopped controller's event loop is closed: every start gets a new one.
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port,
+            decode_data=False, enable_SMTPUTF8=True,
+        )
         self.controller.start()
         return self
 
     def stop(self) -> None:
-        self.controller.stop()
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         deadline = time.monotonic() + timeout

@@ -49,6 +49,8 @@ def normalise_address(text: str) -> Address:
     text = text.strip()
     if not text:
         raise InvalidAddress("the address is empty")
+    if "\ufffd" in text:
+        raise InvalidAddress("it contains bytes that are not UTF-8 text")
     local, at, domain = text.rpartition("@")
     if (
         at

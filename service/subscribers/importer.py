@@ -134,19 +134,20 @@ def _insert_generic(session: Session, batch: list[Row], list_id: int, status: st
         }
         for r in batch
     ]
-    created = session.execute(
-        dialect_insert(Subscriber).on_conflict_do_nothing(index_elements=["email_key"]),
+    connection = session.connection()  # Core executemany: the ORM's bulk result has no rowcount
+    created = connection.execute(
+        dialect_insert(Subscriber.__table__).on_conflict_do_nothing(index_elements=["email_key"]),
         subscriber_rows,
     ).rowcount
     keys = [r.key for r in batch]
-    ids = session.execute(select(Subscriber.id).where(Subscriber.email_key.in_(keys))).scalars().all()
+    ids = connection.execute(select(Subscriber.id).where(Subscriber.email_key.in_(keys))).scalars().all()
     subscription_rows = [
         {"subscriber_id": i, "list_id": list_id, "status": status, "source": "import",
          "created_at": now, "updated_at": now}
         for i in ids
     ]
-    subscribed = session.execute(
-        dialect_insert(Subscription).on_conflict_do_nothing(
+    subscribed = connection.execute(
+        dialect_insert(Subscription.__table__).on_conflict_do_nothing(
             index_elements=["subscriber_id", "list_id"]
         ),
         subscription_rows,
