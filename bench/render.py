@@ -26,6 +26,8 @@ from service.issues import load_issue, load_issues  # noqa: E402
 from service.issues.compile import IssueRenderer  # noqa: E402
 from service.issues.personalise import recipient_values  # noqa: E402
 from service.sending.preview import personal_values  # noqa: E402
+from service.subscribers.links import LinkBuilder  # noqa: E402
+from service.tokens import TokenSigner  # noqa: E402
 
 TARGET_RATIO = 1000
 
@@ -47,6 +49,7 @@ def main() -> int:
 
     config = load_config(environ={}, base_url="https://news.example.org", secret_key="bench")
     renderer = IssueRenderer(ROOT / "templates", config.base_url, config.newsletter_name)
+    links = LinkBuilder(config.base_url, TokenSigner(config.secret_key))
     collection = load_issues(ROOT / "issues")
     issues = list(collection.issues)
     seeds = ROOT.parent / "shared" / "seeds"
@@ -74,11 +77,11 @@ def main() -> int:
                 timings[stage].append(compiled.timings[stage])
         ms = {stage: statistics.median(values) * 1e3 for stage, values in timings.items()}
         compiled.personalise(recipient_values())  # split the templates once, as a send does
-        values = personal_values(config, compiled, "reader@example.com", "读者")
+        values = personal_values(links, compiled, "reader@example.com", "读者", 42)
         subst_us = median_us(lambda c=compiled, v=values: c.personalise(v), 2000)
         full_us = median_us(
             lambda c=compiled: c.personalise(
-                personal_values(config, c, "reader@example.com", "读者")
+                personal_values(links, c, "reader@example.com", "读者", 42)
             ),
             2000,
         )

@@ -17,10 +17,27 @@ def _config() -> Config:
         raise click.ClickException(str(exc)) from None
 
 
-def _app(config: Config | None = None):  # type: ignore[no-untyped-def]
-    from service import create_app
+def _app(config: Config | None = None, needs_db: bool = True):  # type: ignore[no-untyped-def]
+    """The app; with needs_db, its database migrated to the newest schema.
 
-    return create_app(config or _config())
+    The embedded SQLite database is migrated on the spot; a configured database is left to
+    the operator (``newsletter db upgrade``), who is told so.
+    """
+    from service import create_app, migrate
+
+    config = config or _config()
+    app = create_app(config)
+    if needs_db:
+        engine = app.extensions["db"].engine
+        current, head = migrate.current_revision(engine), migrate.head_revision()
+        if current != head:
+            if config.database_url:
+                raise click.ClickException(
+                    f"the database is at revision {current or 'empty'}, not {head}:"
+                    " run 'newsletter db upgrade'"
+                )
+            migrate.upgrade(engine)
+    return app
 
 
 @click.group()
@@ -69,7 +86,7 @@ def render(issue: str, fmt: str, address: str) -> None:
     from service.issues.errors import IssueError
     from service.issues.loader import load_issue
     from service.sending.message import HeaderInjectionError
-    from service.sending.preview import RecipientError, message_for, personal_values
+    from service.sending.preview import RecipientError, personal_values, preview_message
 
     config = _config()
     app = _app(config)
@@ -88,11 +105,12 @@ def render(issue: str, fmt: str, address: str) -> None:
                 f"warning: {loaded.path.name}: asset not found in the issues folder: {asset}",
                 err=True,
             )
+        links = app.extensions["subscribers"].links
         if fmt == "eml":
-            message = message_for(config, compiled, address)
+            message = preview_message(config, app.extensions["db"], links, compiled, address)
             sys.stdout.buffer.write(message.as_bytes())
             return
-        html, text = compiled.personalise(personal_values(config, compiled, address))
+        html, text = compiled.personalise(personal_values(links, compiled, address))
         sys.stdout.buffer.write((html if fmt == "html" else text).encode("utf-8"))
     except (IssueError, RecipientError, HeaderInjectionError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -223,7 +241,7 @@ def db_upgrade(revision: str) -> None:
     """Migrate the database to REVISION (default: the newest)."""
     from service import migrate
 
-    app = _app()
+    app = _app(needs_db=False)
     db = app.extensions["db"]
     migrate.upgrade(db.engine, revision)
     click.echo(
@@ -236,7 +254,7 @@ def db_current() -> None:
     """Show the database's migration revision."""
     from service import migrate
 
-    db = _app().extensions["db"]
+    db = _app(needs_db=False).extensions["db"]
     click.echo(migrate.current_revision(db.engine) or "empty")
 
 
@@ -258,17 +276,40 @@ def serve(host: str | None, port: int | None) -> None:
 @click.option("--host", default=None, help="Default: NEWSLETTER_HOST.")
 @click.option("--port", type=int, default=None, help="Default: NEWSLETTER_PORT.")
 def dev(host: str | None, port: int | None) -> None:
-    """Run everything on embedded defaults: migrate the SQLite database, then serve."""
+    """Run everything on embedded defaults: SQLite, the web app, the outbox relay and a dev
+    inbox that catches every email (unless NEWSLETTER_SMTP_URL points elsewhere)."""
+    from dataclasses import replace
+    from urllib.parse import urlsplit
+
     from werkzeug.serving import run_simple
 
-    from service import migrate
+    from service.devinbox import DevInbox
+    from service.subscribers.lists import ensure_default_list
 
-    config = _config()
-    app = _app(config)
-    migrate.upgrade(app.extensions["db"].engine)
+    config = replace(_config(), dev_inbox=True)
     host, port = host or config.host, port or config.port
-    click.echo(f"newsletter: archive at http://{host}:{port}/archive  (Ctrl+C stops)")
-    run_simple(host, port, app, threaded=True)
+    if port != config.port and config.base_url == load_config({}).base_url:
+        config = replace(config, base_url=f"http://{host}:{port}")
+    inbox_url = urlsplit(config.smtp_url)
+    inbox = None
+    if inbox_url.hostname in ("127.0.0.1", "localhost") and inbox_url.port:
+        inbox = DevInbox(config.instance_dir / "devinbox", "127.0.0.1", inbox_url.port)
+        inbox.start()
+    app = _app(config)
+    with app.extensions["db"].session() as session:
+        ensure_default_list(session, config.newsletter_name, config.language)
+    app.extensions["outbox"].kick()  # deliver what an earlier run left queued
+    click.echo(f"newsletter: archive    http://{host}:{port}/archive")
+    click.echo(f"newsletter: subscribe  http://{host}:{port}/subscribe")
+    if inbox:
+        click.echo(f"newsletter: dev inbox  http://{host}:{port}/dev/inbox  (SMTP {config.smtp_url})")
+    click.echo("Ctrl+C stops")
+    try:
+        run_simple(host, port, app, threaded=True)
+    finally:
+        app.extensions["outbox"].stop()
+        if inbox:
+            inbox.stop()
 
 
 if __name__ == "__main__":

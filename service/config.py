@@ -46,6 +46,7 @@ class Config:
     signup_address_rate_limit: str = "5/hour"
     cors_origins: str = ""
     proxy_count: int = 0
+    dev_inbox: bool = False
     archive_cache_seconds: int = 300
     host: str = "127.0.0.1"
     port: int = 5000

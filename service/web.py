@@ -55,6 +55,10 @@ def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
 
     app.register_blueprint(archive_blueprint)
     app.register_blueprint(subscribers_blueprint)
+    if config.dev_inbox and not config.is_production:
+        from service.devinbox import blueprint as devinbox_blueprint
+
+        app.register_blueprint(devinbox_blueprint)
 
     for endpoint in ("subscribers.subscribe", "subscribers.api_subscribe"):
         app.view_functions[endpoint] = limiter.limit(

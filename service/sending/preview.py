@@ -3,56 +3,53 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
-from functools import lru_cache
-
-from email_validator import EmailNotValidError, validate_email
 
 from service.config import Config
+from service.db import Database
 from service.issues.compile import CompiledEmail
 from service.issues.personalise import recipient_values
 from service.sending.message import Envelope, build_message
-from service.tokens import TokenSigner
+from service.subscribers.addresses import InvalidAddress, normalise_address
+from service.subscribers.emails import smtp_address
+from service.subscribers.links import LinkBuilder
+from service.subscribers.services import find_subscriber
 
 
 class RecipientError(ValueError):
     """The address cannot receive mail."""
 
 
-def normalise_address(address: str) -> str:
-    try:
-        valid = validate_email(address, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise RecipientError(f"{address!r} is not a valid email address: {exc}") from None
-    # An internationalised domain travels as punycode; a UTF-8 local part stays as it is.
-    return valid.ascii_email or valid.normalized
-
-
-@lru_cache(maxsize=4)
-def signer_for(secret_key: str) -> TokenSigner:
-    return TokenSigner(secret_key)
-
-
-def personal_values(config: Config, compiled: CompiledEmail, address: str, name: str = "") -> dict:
-    """The slot values for one address. The tokens name the address and their purpose."""
-    signer = signer_for(config.secret_key)
+def personal_values(
+    links: LinkBuilder, compiled: CompiledEmail, address: str, name: str = "",
+    subscriber_id: int = 0,
+) -> dict[str, str]:
+    """The slot values for one recipient. An address that is no subscriber gets links that
+    lead to a 'no longer exists' page rather than to someone else's subscription."""
+    key = address.lower()
     return recipient_values(
         email=address,
         name=name,
-        unsubscribe_url=f"{config.base_url}/unsubscribe/{signer.sign('unsubscribe', address)}",
-        preferences_url=f"{config.base_url}/preferences/{signer.sign('preferences', address)}",
-        web_url=f"{config.base_url}/issues/{compiled.slug}",
+        unsubscribe_url=links.unsubscribe_url(subscriber_id, key),
+        preferences_url=links.preferences_url(subscriber_id, key),
+        web_url=f"{links.base_url}/issues/{compiled.slug}",
     )
 
 
-def message_for(
-    config: Config, compiled: CompiledEmail, address: str, name: str = ""
-) -> EmailMessage:
-    address = normalise_address(address)
-    values = personal_values(config, compiled, address, name)
+def preview_message(config: Config, db: Database, links: LinkBuilder, compiled: CompiledEmail,
+                    address: str) -> EmailMessage:
+    """The message ``address`` would receive; a subscriber's own links when there is one."""
+    try:
+        normalised = normalise_address(address)
+    except InvalidAddress as exc:
+        raise RecipientError(f"{address!r} is not a valid email address: {exc}") from None
+    with db.session() as session:
+        subscriber = find_subscriber(session, normalised.email)
+        subscriber_id, name = (subscriber.id, subscriber.name) if subscriber else (0, "")
+    values = personal_values(links, compiled, normalised.email, name, subscriber_id)
     html, text = compiled.personalise(values)
     envelope = Envelope(
         mail_from=config.mail_from,
-        to=address,
+        to=smtp_address(normalised.email),
         to_name=name,
         reply_to=config.reply_to,
         unsubscribe_url=values["unsubscribe_url"],

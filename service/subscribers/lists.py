@@ -73,3 +73,14 @@ def list_counts(session: Session) -> list[ListCounts]:
         by_list.setdefault(list_id, {})[status] = count
     lists = session.scalars(select(MailingList).order_by(MailingList.id))
     return [ListCounts(m, by_list.get(m.id, {})) for m in lists]
+
+
+DEFAULT_SLUG = "news"
+
+
+def ensure_default_list(session: Session, name: str, language: str) -> MailingList:
+    """The first list, made on a fresh install so that the signup page works at once."""
+    existing = session.scalars(select(MailingList).order_by(MailingList.id).limit(1)).one_or_none()
+    if existing is not None:
+        return existing
+    return create_list(session, DEFAULT_SLUG, name, language=language if language in LANGUAGES else "en")

@@ -24,9 +24,9 @@ MESSY_CSV = (
     "dave@example.com,=HYPERLINK(\"http://evil.example\"),\n"  # 8: a formula in a name
     "eve@@example.com,Eve,\n"  # 9: invalid
 ).encode() + b"frank\xff@example.com,Frank,\n" + (  # 10: broken bytes
-    "grace@example.org,\"Grace\r\nBcc: x@example.com\",\n"  # 11-12: a quoted line break
-    "Heidi@Example.org,Heidi,Hangzhou\n"  # 13
-).encode()
+    b"grace@example.org,\"Grace\r\nBcc: x@example.com\",\n"  # 11-12: a quoted line break
+    b"Heidi@Example.org,Heidi,Hangzhou\n"  # 13
+)
 
 
 @pytest.fixture
