@@ -51,3 +51,17 @@ def test_secret_key_file(tmp_path: Path) -> None:
 def test_message_id_domain_comes_from_the_from_address() -> None:
     config = load_config({"NEWSLETTER_MAIL_FROM": "简报 <news@mail.example.org>"})
     assert config.message_id_domain == "mail.example.org"
+
+
+def test_every_setting_is_documented() -> None:
+    from dataclasses import fields
+
+    from service.config import PROJECT_ROOT, Config
+
+    documented = (PROJECT_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    missing = [
+        f"NEWSLETTER_{f.name.upper()}"
+        for f in fields(Config)
+        if f"`NEWSLETTER_{f.name.upper()}`" not in documented
+    ]
+    assert missing == []

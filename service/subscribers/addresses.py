@@ -72,6 +72,10 @@ def clean_name(name: str | None) -> str:
     """A display name that can go into a header or a page without changing either."""
     if not name:
         return ""
+    # The common case costs one C-level scan: isprintable() is False for every character
+    # the slow path below removes (categories C*, line and paragraph separators).
+    if len(name) <= MAX_NAME and name.isprintable() and "=?" not in name and "  " not in name:
+        return name.strip()
     name = LINE_BREAKS.sub(" ", name)
     name = "".join(
         ch for ch in name if unicodedata.category(ch)[0] != "C" or ch in "\t"

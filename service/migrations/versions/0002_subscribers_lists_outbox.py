@@ -67,8 +67,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscriber")),
         sa.UniqueConstraint("email_key", name=op.f("uq_subscriber_email_key")),
     )
-    with op.batch_alter_table("subscriber", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_subscriber_status"), ["status"], unique=False)
 
     op.create_table(
         "subscriber_event",
@@ -123,23 +121,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscription")),
         sa.UniqueConstraint("subscriber_id", "list_id", name=op.f("uq_subscription_subscriber_id")),
     )
-    with op.batch_alter_table("subscription", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_subscription_list_id"), ["list_id"], unique=False)
 
 
 def downgrade() -> None:
-
-    with op.batch_alter_table("subscription", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_subscription_list_id"))
 
     op.drop_table("subscription")
     with op.batch_alter_table("subscriber_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subscriber_event_subscriber_id"))
 
     op.drop_table("subscriber_event")
-    with op.batch_alter_table("subscriber", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_subscriber_status"))
-
     op.drop_table("subscriber")
     with op.batch_alter_table("outbox_message", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_message_status"))
