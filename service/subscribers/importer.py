@@ -26,7 +26,7 @@ from service.subscribers.addresses import InvalidAddress, clean_name, normalise_
 from service.subscribers.exporter import unguard_cell
 from service.subscribers.models import MailingList, Subscriber, Subscription, utcnow
 
-BATCH_SIZE = 10000
+BATCH_SIZE = 20000
 MAX_BAD_ROWS_KEPT = 1000
 # Columns an export writes that describe state here; an import does not take them as data.
 EXPORT_ONLY = frozenset({"status", "list_status", "source", "signup_at", "confirmed_at"})  # the report counts all, but lists only this many
@@ -273,7 +273,7 @@ def import_csv(
     status = "confirmed" if confirmed else "pending"
     on_postgres = db.engine.dialect.name == "postgresql"
     insert_batch = _insert_postgres if on_postgres else _insert_generic
-    batches: queue.Queue = queue.Queue(maxsize=2)  # bounded: memory stays at a few batches
+    batches: queue.Queue = queue.Queue(maxsize=1)  # bounded: memory stays at a few batches
     stop = threading.Event()
     producer = threading.Thread(
         target=_produce, args=(stream, report, batch_size, batches, stop, on_postgres),
