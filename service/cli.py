@@ -272,6 +272,28 @@ def serve(host: str | None, port: int | None) -> None:
     run_simple(host or config.host, port or config.port, _app(config), threaded=True)
 
 
+@main.command("inbound")
+def inbound() -> None:
+    """Receive mail for NEWSLETTER_INBOUND_DOMAIN (mailto: unsubscribes) until stopped."""
+    import threading
+
+    from service.inbound import InboundServer
+
+    config = _config()
+    if not config.inbound_domain:
+        raise click.ClickException("set NEWSLETTER_INBOUND_DOMAIN to the domain this receives for")
+    server = InboundServer(_app(config), config.inbound_host, config.inbound_port)
+    server.start()
+    click.echo(f"newsletter: receiving for @{config.inbound_domain} on "
+               f"{config.inbound_host}:{config.inbound_port} (Ctrl+C stops)")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
 @main.command("dev")
 @click.option("--host", default=None, help="Default: NEWSLETTER_HOST.")
 @click.option("--port", type=int, default=None, help="Default: NEWSLETTER_PORT.")

@@ -47,6 +47,9 @@ class Config:
     cors_origins: str = ""
     proxy_count: int = 0
     dev_inbox: bool = False
+    inbound_domain: str = ""
+    inbound_host: str = "127.0.0.1"
+    inbound_port: int = 2525
     archive_cache_seconds: int = 300
     host: str = "127.0.0.1"
     port: int = 5000

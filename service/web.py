@@ -37,7 +37,7 @@ def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
         headers_enabled=True,
     )
 
-    links = LinkBuilder(config.base_url, TokenSigner(config.secret_key))
+    links = LinkBuilder(config.base_url, TokenSigner(config.secret_key), config.inbound_domain)
     emails = TransactionalEmails(config, renderer)
     app.extensions["subscribers"] = SubscriberService(config, emails, links)
     app.extensions["outbox"] = OutboxRelay(app.extensions["db"], parse_smtp_url(config.smtp_url))

@@ -55,6 +55,7 @@ class Envelope:
     to_name: str = ""
     reply_to: str = ""
     unsubscribe_url: str = ""
+    unsubscribe_mailto: str = ""
     list_id: str = ""
     message_id_domain: str = "localhost"
 
@@ -81,7 +82,12 @@ def build_message(
     if envelope.list_id:
         message["List-Id"] = safe_header_value(envelope.list_id, "List-Id")
     if envelope.unsubscribe_url:
-        message["List-Unsubscribe"] = f"<{safe_header_value(envelope.unsubscribe_url, 'URL')}>"
+        targets = [envelope.unsubscribe_url] + (
+            [envelope.unsubscribe_mailto] if envelope.unsubscribe_mailto else []
+        )
+        message["List-Unsubscribe"] = ", ".join(
+            f"<{safe_header_value(target, 'List-Unsubscribe')}>" for target in targets
+        )
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(text, subtype="plain", charset="utf-8", cte="base64")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="base64")

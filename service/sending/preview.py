@@ -53,6 +53,7 @@ def preview_message(config: Config, db: Database, links: LinkBuilder, compiled: 
         to_name=name,
         reply_to=config.reply_to,
         unsubscribe_url=values["unsubscribe_url"],
+        unsubscribe_mailto=links.unsubscribe_mailto(subscriber_id, normalised.key),
         message_id_domain=config.message_id_domain,
     )
     return build_message(compiled, envelope, html, text)

@@ -46,12 +46,16 @@ def resolve_token(session: Session, signer: TokenSigner, purpose: str, token: st
     return TokenTarget(subscriber, list_number)
 
 
+MAILTO_PREFIX = "unsubscribe-"
+
+
 @dataclass(frozen=True)
 class LinkBuilder:
     """Absolute URLs for one site; one signer shared by every recipient of a send."""
 
     base_url: str
     signer: TokenSigner
+    mailto_domain: str = ""  # where `newsletter inbound` receives mail; empty: no mailto link
 
     def confirm_url(self, subscriber: Subscriber) -> str:
         token = make_token(self.signer, "confirm", subscriber.id, subscriber.email_key)
@@ -64,3 +68,25 @@ class LinkBuilder:
     def preferences_url(self, subscriber_id: int, email_key: str) -> str:
         token = make_token(self.signer, "preferences", subscriber_id, email_key)
         return f"{self.base_url}/preferences/{token}"
+
+    def unsubscribe_mailto(self, subscriber_id: int, email_key: str, list_id: int = ALL_LISTS) -> str:
+        """The mailto: half of List-Unsubscribe, or "" when no inbound domain is set."""
+        if not self.mailto_domain:
+            return ""
+        token = self.signer.sign_short("unsubscribe-mailto", (subscriber_id, list_id), email_key)
+        return f"mailto:{MAILTO_PREFIX}{token}@{self.mailto_domain}?subject=unsubscribe"
+
+
+def resolve_mailto(session: Session, signer: TokenSigner, local_part: str) -> TokenTarget:
+    """The subscriber and list an ``unsubscribe-<token>`` local part names."""
+    if not local_part.lower().startswith(MAILTO_PREFIX):
+        raise TokenError("invalid")
+    token = local_part[len(MAILTO_PREFIX) :]
+    numbers = signer.read_short(token)
+    if len(numbers) != 2:
+        raise TokenError("invalid")
+    subscriber = session.get(Subscriber, numbers[0])
+    if subscriber is None:
+        raise TokenError("unknown")
+    signer.verify_short("unsubscribe-mailto", token, subscriber.email_key)
+    return TokenTarget(subscriber, numbers[1])

@@ -202,3 +202,26 @@ def test_preferences_export_and_delete(ctx) -> None:  # type: ignore[no-untyped-
         assert find_subscriber(session, "e@example.com") is None
         assert session.scalar(select(func.count()).select_from(Subscription)) == 0
         assert session.scalar(select(func.count()).select_from(SubscriberEvent)) == 0
+
+
+def test_optional_welcome_email_after_confirming(app) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from service import create_app
+
+    welcoming = create_app(replace(app.config["NEWSLETTER"], welcome_email=True))
+    db, service = welcoming.extensions["db"], welcoming.extensions["subscribers"]
+    with db.session() as session:
+        news = create_list(session, "welcome", "嵌入式AI简报", description="每两周一期。")
+        service.subscribe(session, email="w@example.com", mailing_list=news)
+        session.flush()
+        service.confirm(session, find_subscriber(session, "w@example.com"), None)
+        service.confirm(session, find_subscriber(session, "w@example.com"), None)  # no second one
+    with db.session() as session:
+        kinds = [m.kind for m in _outbox(session)]
+        assert kinds == ["confirm", "welcome"]
+        welcome = email.message_from_bytes(_outbox(session)[1].message, policy=email.policy.default)
+        assert welcome["Subject"] == "欢迎订阅「嵌入式AI简报」"
+        assert "每两周一期。" in welcome.get_body(("plain",)).get_content()
+    welcoming.extensions["outbox"].stop()
+    welcoming.extensions["db"].dispose()
