@@ -334,5 +334,7 @@ def dev(host: str | None, port: int | None) -> None:
             inbox.stop()
 
 
+import service.cli_sending  # noqa: E402,F401  (registers send, sends, worker, beat)
+
 if __name__ == "__main__":
     main()

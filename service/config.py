@@ -48,6 +48,16 @@ class Config:
     proxy_count: int = 0
     dev_inbox: bool = False
     inbound_domain: str = ""
+    bounce_domain: str = ""
+    send_batch_size: int = 500
+    send_rate: float = 0.0
+    smtp_max_connections: int = 0
+    send_max_attempts: int = 6
+    send_retry_base_seconds: int = 60
+    send_retry_max_seconds: int = 3600
+    send_max_consecutive_errors: int = 10
+    send_lease_seconds: int = 900
+    sweep_seconds: int = 30
     inbound_host: str = "127.0.0.1"
     inbound_port: int = 2525
     archive_cache_seconds: int = 300
@@ -106,6 +116,11 @@ def _convert(raw: str, kind: Any, name: str) -> Any:
             return int(raw)
         except ValueError:
             raise ConfigError(f"NEWSLETTER_{name.upper()} must be a whole number") from None
+    if kind in (float, "float"):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"NEWSLETTER_{name.upper()} must be a number") from None
     if kind in (bool, "bool"):
         lowered = raw.strip().lower()
         if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):

@@ -2,7 +2,7 @@
 
 from service.db import Base
 from service.issues.models import CompiledIssue
-from service.sending.models import OutboxMessage
+from service.sending.models import Delivery, OutboxMessage, Send
 from service.subscribers.models import MailingList, Subscriber, SubscriberEvent, Subscription
 
 metadata = Base.metadata
@@ -10,8 +10,10 @@ metadata = Base.metadata
 __all__ = [
     "Base",
     "CompiledIssue",
+    "Delivery",
     "MailingList",
     "OutboxMessage",
+    "Send",
     "Subscriber",
     "SubscriberEvent",
     "Subscription",

@@ -1,8 +1,7 @@
-"""The Celery app shim: ``celery -A worker worker``. Tasks call service functions and stay thin."""
+"""The Celery app shim: ``celery -A worker worker``. Tasks are thin; services do the work."""
 
-from worker.app import make_celery
+from worker.app import app
 
-app = make_celery()
 celery = app
 
 __all__ = ["app", "celery"]

@@ -1,11 +1,11 @@
-"""The outbox: transactional messages (confirmations, welcomes), written in the same
-transaction as the change that causes them and delivered after commit."""
+"""Sending's tables: the outbox of transactional messages (confirmations, welcomes), and the
+sends of issues with their per-recipient delivery ledger."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Integer, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime
@@ -28,4 +28,57 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+SEND_STATUSES = ("draft", "scheduled", "sending", "paused", "cancelled", "finished", "failed")
+DELIVERY_STATUSES = (
+    "queued", "sending", "sent", "deferred", "failed", "bounced", "complained", "skipped"
+)
+
+
+class Send(Base):
+    """One issue sent to one or more lists, with the compiled email frozen at creation."""
+
+    __tablename__ = "send"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_slug: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(12), default="draft")
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    # The snapshot: editing the issue file mid-send changes nothing in flight.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    tokens: Mapped[str] = mapped_column(Text)  # JSON: slot name → placeholder
+    mail_from: Mapped[str] = mapped_column(String(400))
+    reply_to: Mapped[str] = mapped_column(String(400), default="")
+    list_ids: Mapped[str] = mapped_column(String(400))  # comma-separated mailing_list ids
+    scheduled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Delivery(Base):
+    """One recipient of one send: the ledger row that makes sends resumable and auditable."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("send_id", "subscriber_id"),
+        Index("ix_delivery_send_status", "send_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    send_id: Mapped[int] = mapped_column(ForeignKey("send.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscriber.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(Integer)  # the list whose unsubscribe link it carries
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_reply: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -11,7 +11,7 @@ from service.issues.personalise import recipient_values
 from service.sending.message import Envelope, build_message
 from service.subscribers.addresses import InvalidAddress, normalise_address
 from service.subscribers.emails import smtp_address
-from service.subscribers.links import LinkBuilder
+from service.subscribers.links import ALL_LISTS, LinkBuilder
 from service.subscribers.services import find_subscriber
 
 
@@ -21,7 +21,7 @@ class RecipientError(ValueError):
 
 def personal_values(
     links: LinkBuilder, compiled: CompiledEmail, address: str, name: str = "",
-    subscriber_id: int = 0,
+    subscriber_id: int = 0, list_id: int = ALL_LISTS,
 ) -> dict[str, str]:
     """The slot values for one recipient. An address that is no subscriber gets links that
     lead to a 'no longer exists' page rather than to someone else's subscription."""
@@ -29,7 +29,7 @@ def personal_values(
     return recipient_values(
         email=address,
         name=name,
-        unsubscribe_url=links.unsubscribe_url(subscriber_id, key),
+        unsubscribe_url=links.unsubscribe_url(subscriber_id, key, list_id),
         preferences_url=links.preferences_url(subscriber_id, key),
         web_url=f"{links.base_url}/issues/{compiled.slug}",
     )

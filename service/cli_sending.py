@@ -1,0 +1,297 @@
+"""``newsletter send``, ``sends``, ``worker`` and ``beat``: thin wrappers over the services."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sys
+import time
+
+import click
+from sqlalchemy import select
+
+from service.cli import _app, _config, main
+
+
+def _parse_when(value: str | None, timezone: str) -> dt.datetime | None:
+    if not value:
+        return None
+    from zoneinfo import ZoneInfo
+
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 date-time: {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
+
+
+def _load_issue(app, issue: str):  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from service.issues.errors import IssueError
+    from service.issues.loader import load_issue
+
+    library = app.extensions["issues"]
+    config = app.config["NEWSLETTER"]
+    try:
+        loaded = (
+            load_issue(Path(issue), config.timezone) if Path(issue).is_file()
+            else library.collection().by_slug(issue)
+        )
+        if loaded is None:
+            raise click.ClickException(f"no issue file or slug {issue!r}")
+        return loaded, library.compiled(loaded)
+    except IssueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _test_send(app, compiled, addresses: str) -> None:  # type: ignore[no-untyped-def]
+    from service.sending.assembly import MessageTemplate, Recipient
+    from service.sending.preview import personal_values
+    from service.sending.transport import FailoverTransport, Outcome, parse_smtp_urls
+    from service.subscribers.addresses import InvalidAddress, normalise_address
+    from service.subscribers.emails import smtp_address
+
+    config = app.config["NEWSLETTER"]
+    links = app.extensions["subscribers"].links
+    template = MessageTemplate(compiled, mail_from=config.mail_from, reply_to=config.reply_to,
+                               subject_prefix="[TEST] ")
+    transport = FailoverTransport(parse_smtp_urls(config.smtp_url))
+    failures = 0
+    try:
+        for number, raw in enumerate(a.strip() for a in addresses.split(",") if a.strip()):
+            try:
+                address = normalise_address(raw)
+            except InvalidAddress as exc:
+                click.echo(f"{raw}: not sent: {exc}", err=True)
+                failures += 1
+                continue
+            recipient = Recipient(
+                address=smtp_address(address.email), name="",
+                message_id=f"<nl.test.{int(time.time())}.{number}@{config.message_id_domain}>",
+                values=personal_values(links, compiled, address.email),
+            )
+            reply = transport.send_prepared(
+                email_address(config.mail_from), recipient.address, template.render(recipient)
+            )
+            ok = reply.outcome is Outcome.SENT
+            failures += not ok
+            click.echo(f"{address.email}: {'sent' if ok else 'not sent: ' + str(reply)}")
+    finally:
+        transport.close()
+    if failures:
+        sys.exit(1)
+
+
+def email_address(mailbox: str) -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(mailbox)[1]
+
+
+@main.command("send")
+@click.argument("issue")
+@click.option("--list", "slugs", multiple=True, help="A list to send to (repeatable).")
+@click.option("--at", "at", default=None, help="ISO 8601 time to send at (beat starts it).")
+@click.option("--wait", is_flag=True, help="Show live progress until the send ends.")
+@click.option("--again", is_flag=True, help="Send even though this issue went to a list before.")
+@click.option("--test-to", default=None, help="Comma-separated addresses: a [TEST] copy only.")
+def send(issue: str, slugs: tuple[str, ...], at: str | None, wait: bool, again: bool,
+         test_to: str | None) -> None:
+    """Send ISSUE (a slug from the issues folder, or a file) to one or more lists."""
+    from service.queue import enqueue
+    from service.sending.sends import MISSED_SCHEDULE, SendError, create_send, start_send
+    from service.subscribers.lists import ListError, get_list
+    from service.subscribers.models import utcnow
+
+    app = _app()
+    config = app.config["NEWSLETTER"]
+    loaded, compiled = _load_issue(app, issue)
+    if test_to:
+        _test_send(app, compiled, test_to)
+        return
+    if not slugs:
+        raise click.UsageError("name at least one --list (or use --test-to)")
+    when = _parse_when(at, config.timezone) or loaded.send_at
+    now = utcnow()
+    try:
+        with app.extensions["db"].session() as session:
+            lists = [get_list(session, slug) for slug in slugs]
+            new = create_send(session, compiled, lists, mail_from=config.mail_from,
+                              reply_to=config.reply_to, scheduled_at=when if when and when > now else None,
+                              again=again)
+            if when and now - when > MISSED_SCHEDULE:
+                new.status, new.scheduled_at = "paused", when
+                new.status_reason = "its scheduled time passed more than an hour ago; resume to send"
+            elif new.status == "draft":
+                start_send(session, new)
+            send_id, status, total = new.id, new.status, new.total
+    except (SendError, ListError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if status == "sending":
+        enqueue(config, "newsletter.send_issue", send_id)
+        click.echo(f"send {send_id}: {total} recipients queued")
+    elif status == "scheduled":
+        click.echo(f"send {send_id}: scheduled for {when.isoformat()}")  # type: ignore[union-attr]
+    else:
+        click.echo(f"send {send_id}: paused: its time {when.isoformat()} passed more than an hour ago;"  # type: ignore[union-attr]
+                   f" 'newsletter sends resume {send_id}' sends it")
+    if wait and status == "sending":
+        _watch(app, send_id)
+
+
+def _watch(app, send_id: int) -> None:  # type: ignore[no-untyped-def]
+    from service.sending.sends import progress
+
+    db = app.extensions["db"]
+    started, first_done = time.monotonic(), None
+    with db.session() as session:
+        total = progress(session, send_id).send.total
+    with click.progressbar(length=max(total, 1), label=f"send {send_id}", file=sys.stderr,
+                           show_eta=False, item_show_func=lambda x: x) as bar:
+        shown = 0
+        while True:
+            with db.session() as session:
+                p = progress(session, send_id)
+            done = p.done
+            if first_done is None:
+                first_done = done
+            elapsed = time.monotonic() - started
+            rate = (done - first_done) / elapsed if elapsed > 0 else 0.0
+            eta = f"{p.remaining / rate:.0f}s" if rate > 0 else "?"
+            bar.current_item = (
+                f"sent {p.counts.get('sent', 0)} deferred {p.counts.get('deferred', 0)}"
+                f" failed {p.counts.get('failed', 0)} remaining {p.remaining}"
+                f" {rate:.0f}/s ETA {eta}"
+            )
+            bar.update(done - shown)
+            shown = done
+            if p.send.status != "sending":
+                break
+            time.sleep(0.5)
+    click.echo(f"send {send_id}: {p.send.status} {p.send.status_reason}".rstrip())
+    if p.send.status != "finished":
+        sys.exit(1)
+
+
+@main.group("sends", invoke_without_command=True)
+@click.pass_context
+def sends_group(context: click.Context) -> None:
+    """Sends and their progress; without a subcommand, list them."""
+    if context.invoked_subcommand is None:
+        context.invoke(sends_list)
+
+
+@sends_group.command("list")
+def sends_list() -> None:
+    """Every send, newest first, with its counts."""
+    from service.sending.models import Send
+    from service.sending.sends import progress
+
+    db = _app().extensions["db"]
+    with db.session() as session:
+        for send_id in session.scalars(select(Send.id).order_by(Send.id.desc()).limit(100)):
+            p = progress(session, send_id)
+            click.echo(
+                f"{send_id:>5}  {p.send.status:<9} {p.send.issue_slug}  total={p.send.total}"
+                f" sent={p.counts.get('sent', 0)} failed={p.counts.get('failed', 0)}"
+                f" remaining={p.remaining}"
+            )
+
+
+@sends_group.command("show")
+@click.argument("send_id", type=int)
+def sends_show(send_id: int) -> None:
+    """One send: status, times and the count of every delivery state."""
+    from service.sending.sends import SendError, progress
+
+    db = _app().extensions["db"]
+    try:
+        with db.session() as session:
+            p = progress(session, send_id)
+    except SendError as exc:
+        raise click.ClickException(str(exc)) from None
+    s = p.send
+    click.echo(f"send {s.id}: {s.issue_slug} — {s.subject}")
+    click.echo(f"status: {s.status}{': ' + s.status_reason if s.status_reason else ''}")
+    for label, value in (("scheduled", s.scheduled_at), ("started", s.started_at), ("finished", s.finished_at)):
+        if value:
+            click.echo(f"{label}: {value.isoformat()}")
+    click.echo(f"recipients: {s.total}")
+    for status, count in sorted(p.counts.items()):
+        click.echo(f"  {status}: {count}")
+
+
+def _control(send_id: int, action: str) -> None:
+    from service.queue import enqueue
+    from service.sending.sends import (
+        SendError,
+        cancel_send,
+        get_send,
+        pause_send,
+        resume_send,
+        start_send,
+    )
+
+    app = _app()
+    config = app.config["NEWSLETTER"]
+    try:
+        with app.extensions["db"].session() as session:
+            target = get_send(session, send_id, lock=True)
+            if action == "pause":
+                pause_send(session, target, "paused by an operator")
+            elif action == "cancel":
+                cancel_send(session, target)
+            elif resume_send(session, target):
+                start_send(session, target)
+            status = target.status
+    except SendError as exc:
+        raise click.ClickException(str(exc)) from None
+    if action == "resume":
+        enqueue(config, "newsletter.send_issue", send_id)
+    click.echo(f"send {send_id}: {status}")
+
+
+@sends_group.command("pause")
+@click.argument("send_id", type=int)
+def sends_pause(send_id: int) -> None:
+    """Stop sending; what is not sent yet waits."""
+    _control(send_id, "pause")
+
+
+@sends_group.command("resume")
+@click.argument("send_id", type=int)
+def sends_resume(send_id: int) -> None:
+    """Carry on with a paused send."""
+    _control(send_id, "resume")
+
+
+@sends_group.command("cancel")
+@click.argument("send_id", type=int)
+def sends_cancel(send_id: int) -> None:
+    """Stop for good; nothing more of this send goes out."""
+    _control(send_id, "cancel")
+
+
+def _celery(*args: str) -> None:
+    celery = shutil.which("celery") or os.path.join(os.path.dirname(sys.executable), "celery")
+    os.execv(celery, [celery, "-A", "worker", *args])
+
+
+@main.command("worker", context_settings={"ignore_unknown_options": True})
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker_command(celery_args: tuple[str, ...]) -> None:
+    """A Celery worker: the same as 'celery -A worker worker'."""
+    _config()
+    _celery("worker", "--loglevel=INFO", *celery_args)
+
+
+@main.command("beat", context_settings={"ignore_unknown_options": True})
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def beat_command(celery_args: tuple[str, ...]) -> None:
+    """Celery beat: the same as 'celery -A worker beat'."""
+    config = _config()
+    schedule = config.instance_dir / "celerybeat-schedule"
+    config.instance_dir.mkdir(parents=True, exist_ok=True)
+    _celery("beat", "--loglevel=INFO", f"--schedule={schedule}", *celery_args)

@@ -1,0 +1,106 @@
+"""Message bytes for one recipient from parts prepared once per send.
+
+Everything that is the same for every recipient (the encoded From and Subject, the MIME
+skeleton) is built when the send starts. Per recipient: the compiled email's slots are filled
+by substitution, the two bodies are base64-encoded in C, and a few header lines are formatted.
+The result is already in SMTP's wire form: CRLF line ends, no line over 78 octets in the
+bodies, and no line that starts with a dot (headers start with a name or a space, base64 and
+MIME boundaries never with '.'), so it needs no dot-stuffing on the way out.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import hashlib
+from dataclasses import dataclass
+from email.header import Header
+
+from service.issues.compile import CompiledEmail
+from service.issues.personalise import html_values
+from service.sending.message import safe_header_value
+
+CRLF = "\r\n"
+
+
+def _b64_lines(data: bytes) -> bytes:
+    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+def encode_header_text(text: str) -> str:
+    """RFC 2047 when needed, folded with CRLF + space."""
+    if text.isascii() and len(text) < 900:
+        return text
+    return Header(text, "utf-8", maxlinelen=76).encode(linesep=CRLF)
+
+
+def format_mailbox(name: str, address: str) -> str:
+    safe_header_value(name, "display name")
+    safe_header_value(address, "address")
+    return email.utils.formataddr((name, address), charset="utf-8") if name else address
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str  # as SMTP carries it
+    name: str
+    message_id: str
+    values: dict[str, str]  # the compiled email's slot values
+    unsubscribe_mailto: str = ""
+
+
+class MessageTemplate:
+    """A send's message, prepared once; :meth:`render` makes one recipient's bytes."""
+
+    def __init__(self, compiled: CompiledEmail, *, mail_from: str, reply_to: str = "",
+                 list_id: str = "", date: str | None = None, subject_prefix: str = "") -> None:
+        self.compiled = compiled
+        self.boundary = "=_nl_" + hashlib.sha256(compiled.content_hash.encode()).hexdigest()[:24]
+        name, address = email.utils.parseaddr(safe_header_value(mail_from, "From"))
+        lines = [f"From: {format_mailbox(name, address)}"]
+        if reply_to:
+            reply_name, reply_address = email.utils.parseaddr(safe_header_value(reply_to, "Reply-To"))
+            lines.append(f"Reply-To: {format_mailbox(reply_name, reply_address)}")
+        subject = safe_header_value(subject_prefix + compiled.subject, "Subject")
+        lines.append(f"Subject: {encode_header_text(subject)}")
+        if list_id:
+            lines.append(f"List-Id: {safe_header_value(list_id, 'List-Id')}")
+        self.common = CRLF.join(lines) + CRLF
+        self.date = date
+        self.mime_head = (
+            f"MIME-Version: 1.0{CRLF}"
+            f'Content-Type: multipart/alternative; boundary="{self.boundary}"{CRLF}{CRLF}'
+        ).encode()
+        part = "--{b}\r\nContent-Type: text/{kind}; charset=\"utf-8\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        self.text_head = part.format(b=self.boundary, kind="plain").encode()
+        self.html_head = part.format(b=self.boundary, kind="html").encode()
+        self.tail = f"--{self.boundary}--{CRLF}".encode()
+
+    def render(self, recipient: Recipient, date: str | None = None) -> bytes:
+        """The complete message for one recipient, CRLF-terminated, ready for DATA."""
+        values = recipient.values
+        html = self.compiled.html_template.fill(html_values(values))
+        text = self.compiled.text_template.fill(values)
+        unsubscribe = values.get("unsubscribe_url", "")
+        headers = [
+            f"To: {format_mailbox(recipient.name, recipient.address)}",
+            f"Date: {date or self.date or email.utils.formatdate(usegmt=True)}",
+            f"Message-ID: {safe_header_value(recipient.message_id, 'Message-ID')}",
+        ]
+        if unsubscribe:
+            targets = [unsubscribe] + ([recipient.unsubscribe_mailto] if recipient.unsubscribe_mailto else [])
+            joined = ", ".join(f"<{safe_header_value(t, 'List-Unsubscribe')}>" for t in targets)
+            headers.append(f"List-Unsubscribe: {joined}")
+            headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+        head = (self.common + CRLF.join(headers) + CRLF).encode("utf-8")
+        return b"".join(
+            (
+                head,
+                self.mime_head,
+                self.text_head,
+                _b64_lines(text.encode("utf-8")),
+                self.html_head,
+                _b64_lines(html.encode("utf-8")),
+                self.tail,
+            )
+        )
