@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from service.sending.models import Delivery
@@ -41,3 +42,165 @@ def test_each_of_1000_subscribers_gets_exactly_one_copy(send_app, workers, smtp_
             select(Delivery.status, func.count()).where(Delivery.send_id == send_id)
             .group_by(Delivery.status)).all())
     assert statuses == {"sent": 1000}
+
+
+def _counts(app, send_id: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    with app.extensions["db"].session() as session:
+        return dict(session.execute(
+            select(Delivery.status, func.count()).where(Delivery.send_id == send_id)
+            .group_by(Delivery.status)).all())
+
+
+def test_4xx_replies_are_deferred_and_sent_later(send_app, workers, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+    fill_list(send_app, 200)
+    smtp_sink.faults.defer_code = 421
+    smtp_sink.faults.defer_all = 30
+    workers.start_worker()
+    workers.start_beat()
+    send_id = start(send_app)
+
+    def switch_to_451() -> None:
+        import time
+
+        while smtp_sink.faults.defer_all > 0:
+            time.sleep(0.05)
+        smtp_sink.faults.defer_code, smtp_sink.faults.defer_all = 451, 30
+
+    import threading
+
+    switcher = threading.Thread(target=switch_to_451)
+    switcher.start()
+    assert wait_for_status(send_app, send_id, ("finished",), timeout=120) == "finished"
+    switcher.join()
+    recipients = Counter(r.rcpt_tos[0] for r in smtp_sink.received)
+    assert len(recipients) == 200 and set(recipients.values()) == {1}
+    with send_app.extensions["db"].session() as session:
+        retried = session.scalar(select(func.count()).where(
+            Delivery.send_id == send_id, Delivery.attempts > 1))
+    assert retried >= 50  # 60 were refused once with 421 or 451, then delivered
+    assert _counts(send_app, send_id) == {"sent": 200}
+
+
+def test_5xx_fails_exactly_those_recipients(send_app, workers, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+    fill_list(send_app, 300)
+    refused = {f"r{n}@example.com" for n in range(0, 300, 37)}
+    smtp_sink.faults.refuse.update(refused)
+    workers.start_worker(concurrency=2)
+    send_id = start(send_app)
+    assert wait_for_status(send_app, send_id, ("finished",), timeout=120) == "finished"
+    delivered = {r.rcpt_tos[0] for r in smtp_sink.received}
+    assert delivered == {f"r{n}@example.com" for n in range(300)} - refused
+    from service.subscribers.models import Subscriber
+
+    with send_app.extensions["db"].session() as session:
+        failed = set(session.scalars(
+            select(Subscriber.email).join(Delivery, Delivery.subscriber_id == Subscriber.id)
+            .where(Delivery.send_id == send_id, Delivery.status == "failed")))
+        replies = set(session.scalars(select(Delivery.last_reply).where(Delivery.status == "failed")))
+    assert failed == refused
+    assert all(reply.startswith("550") for reply in replies)
+
+
+def test_a_dead_smtp_server_pauses_the_send_and_resume_completes_it(send_app, workers, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+    from service.queue import enqueue
+    from service.sending.sends import get_send, resume_send
+
+    fill_list(send_app, 300)
+    smtp_sink.stop()
+    workers.start_worker()
+    workers.start_beat()
+    send_id = start(send_app)
+    assert wait_for_status(send_app, send_id, ("paused",), timeout=60) == "paused"
+    with send_app.extensions["db"].session() as session:
+        send = get_send(session, send_id)
+        assert "connection failures in a row" in send.status_reason
+    assert _counts(send_app, send_id).get("failed", 0) == 0  # nobody was given up on
+
+    smtp_sink.start()
+    with send_app.extensions["db"].session() as session:
+        resume_send(session, get_send(session, send_id, lock=True))
+    enqueue(send_app.config["NEWSLETTER"], "newsletter.send_issue", send_id)
+    assert wait_for_status(send_app, send_id, ("finished",), timeout=120) == "finished"
+    recipients = Counter(r.rcpt_tos[0] for r in smtp_sink.received)
+    assert len(recipients) == 300 and set(recipients.values()) == {1}
+
+
+def test_starting_twice_and_competing_workers_send_no_duplicates(send_app, workers, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+    from service.queue import enqueue
+    from service.sending.sends import SendError, get_send, start_send
+
+    fill_list(send_app, 600)
+    send_id = start(send_app)
+    with send_app.extensions["db"].session() as session:
+        try:
+            start_send(session, get_send(session, send_id))
+            raise AssertionError("a started send started again")
+        except SendError:
+            pass
+    for _ in range(5):  # the same task enqueued again and again
+        enqueue(send_app.config["NEWSLETTER"], "newsletter.send_issue", send_id)
+    workers.start_worker(concurrency=2)
+    workers.start_worker(concurrency=2)
+    assert wait_for_status(send_app, send_id, ("finished",), timeout=120) == "finished"
+    recipients = Counter(r.rcpt_tos[0] for r in smtp_sink.received)
+    assert len(recipients) == 600 and set(recipients.values()) == {1}
+
+
+def _wait_until_sent(smtp_sink, count: int, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while len(smtp_sink.received) < count:
+        assert time.monotonic() < deadline, f"only {len(smtp_sink.received)} sent"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_send_loses_nobody(send_app, workers, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from tests.sending.conftest import Workers
+
+    fill_list(send_app, 10_000)
+    short_lease = Workers(replace(send_app.config["NEWSLETTER"], send_lease_seconds=4))
+    try:
+        victim = short_lease.start_worker(concurrency=2)
+        short_lease.start_beat()
+        send_id = start(send_app)
+        _wait_until_sent(smtp_sink, 3000)
+        short_lease.kill(victim)  # SIGKILL to the worker and its pool processes
+        at_kill = len(smtp_sink.received)
+        short_lease.start_worker(concurrency=2)
+        assert wait_for_status(send_app, send_id, ("finished",), timeout=240) == "finished"
+    finally:
+        short_lease.stop_all()
+    received = [r.rcpt_tos[0] for r in smtp_sink.received]
+    unique = set(received)
+    duplicates = len(received) - len(unique)
+    print(f"\nSIGKILL after {at_kill} messages: {len(unique)} recipients, {duplicates} duplicates")
+    assert unique == {f"r{n}@example.com" for n in range(10_000)}
+    # At most what two pool processes had sent but not yet recorded (FLUSH_EVERY each).
+    from service.sending.runner import FLUSH_EVERY
+
+    assert duplicates <= 2 * (FLUSH_EVERY + 1)
+    assert _counts(send_app, send_id) == {"sent": 10_000}
+
+
+@pytest.mark.slow
+def test_redis_restart_mid_send_still_completes(send_app, workers, smtp_sink, redis_server) -> None:  # type: ignore[no-untyped-def]
+    fill_list(send_app, 2000)
+    send_app.config["NEWSLETTER"]  # the app enqueues through the same Redis as the workers
+    workers.start_worker(concurrency=2)
+    workers.start_beat()
+    smtp_sink.faults.defer_all = 0
+    send_id = start(send_app)
+    _wait_until_sent(smtp_sink, 300)
+    redis_server.stop()  # everything queued in Redis is gone with it
+    import time
+
+    time.sleep(1.0)
+    redis_server.start()
+    assert wait_for_status(send_app, send_id, ("finished",), timeout=180) == "finished"
+    recipients = Counter(r.rcpt_tos[0] for r in smtp_sink.received)
+    assert len(recipients) == 2000
+    assert _counts(send_app, send_id) == {"sent": 2000}
