@@ -107,5 +107,5 @@ def test_db_upgrade_migrates_the_configured_database(
     assert migrate.current_revision(engine) is None
     result = run(env | {"NEWSLETTER_DATABASE_URL": database_url}, "db", "upgrade")
     assert result.exit_code == 0, result.output
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0002"
+    assert migrate.current_revision(engine) == migrate.head_revision() == "0003"
     engine.dispose()
