@@ -107,8 +107,9 @@ def render(issue: str, fmt: str, address: str) -> None:
             )
         links = app.extensions["subscribers"].links
         if fmt == "eml":
-            message = preview_message(config, app.extensions["db"], links, compiled, address)
-            sys.stdout.buffer.write(message.as_bytes())
+            sys.stdout.buffer.write(
+                preview_message(config, app.extensions["db"], links, compiled, address)
+            )
             return
         html, text = compiled.personalise(personal_values(links, compiled, address))
         sys.stdout.buffer.write((html if fmt == "html" else text).encode("utf-8"))
@@ -321,17 +322,55 @@ def dev(host: str | None, port: int | None) -> None:
     with app.extensions["db"].session() as session:
         ensure_default_list(session, config.newsletter_name, config.language)
     app.extensions["outbox"].kick()  # deliver what an earlier run left queued
+    helpers = _start_celery(config)
     click.echo(f"newsletter: archive    http://{host}:{port}/archive")
     click.echo(f"newsletter: subscribe  http://{host}:{port}/subscribe")
     if inbox:
         click.echo(f"newsletter: dev inbox  http://{host}:{port}/dev/inbox  (SMTP {config.smtp_url})")
-    click.echo("Ctrl+C stops")
+    click.echo("newsletter: a Celery worker and beat run alongside; Ctrl+C stops everything")
     try:
         run_simple(host, port, app, threaded=True)
     finally:
+        for helper in helpers:
+            helper.terminate()
+        for helper in helpers:
+            try:
+                helper.wait(timeout=10)
+            except Exception:  # noqa: BLE001 - stop it for good
+                helper.kill()
         app.extensions["outbox"].stop()
         if inbox:
             inbox.stop()
+
+
+def _start_celery(config: Config) -> list:  # type: ignore[type-arg]
+    """A real Celery worker and beat, as child processes, on the same settings. Without Redis
+    they use a broker in an SQLite file; on SQLite, one worker process."""
+    import os
+    import subprocess
+
+    env = dict(os.environ)
+    for name in ("base_url", "smtp_url", "instance_dir", "secret_key", "database_url", "redis_url"):
+        value = str(getattr(config, name))
+        if value:
+            env[f"NEWSLETTER_{name.upper()}"] = value
+    celery = str(Path(sys.executable).parent / "celery")
+    logs = config.instance_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    concurrency = "1" if config.sqlalchemy_url.startswith("sqlite") else "2"
+    commands = {
+        "worker": [celery, "-A", "worker", "worker", f"--concurrency={concurrency}",
+                   "--loglevel=INFO", "--without-gossip", "--without-mingle"],
+        "beat": [celery, "-A", "worker", "beat", "--loglevel=INFO",
+                 f"--schedule={config.instance_dir / 'celerybeat-schedule'}"],
+    }
+    helpers = []
+    for name, command in commands.items():
+        log = (logs / f"{name}.log").open("ab")
+        helpers.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                        cwd=Path(__file__).resolve().parent.parent))
+        click.echo(f"newsletter: {name} started (log: {logs / (name + '.log')})")
+    return helpers
 
 
 import service.cli_sending  # noqa: E402,F401  (registers send, sends, worker, beat)

@@ -58,6 +58,9 @@ class Config:
     send_max_consecutive_errors: int = 10
     send_lease_seconds: int = 900
     sweep_seconds: int = 30
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_key_file: str = ""
     inbound_host: str = "127.0.0.1"
     inbound_port: int = 2525
     archive_cache_seconds: int = 300

@@ -23,13 +23,14 @@ def broker_url(config: Config) -> str:
 
 def make_celery(config: Config) -> Celery:
     app = Celery("newsletter", broker=broker_url(config), backend=None)
+    if config.redis_url:
+        app.conf.broker_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
         timezone="UTC",
         beat_schedule={
             "sweep": {"task": "newsletter.sweep", "schedule": float(config.sweep_seconds)},

@@ -34,11 +34,19 @@ class Faults:
 
 
 class SinkHandler:
-    def __init__(self) -> None:
+    def __init__(self, pipelining: bool = False) -> None:
+        self.pipelining = pipelining
         self.received: list[Received] = []
         self.faults = Faults()
         self.lock = threading.Lock()
         self.arrived = threading.Condition(self.lock)
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads commands line by line, so it copes with RFC 2920
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
@@ -71,8 +79,8 @@ def free_port() -> int:
 
 
 class SmtpSink:
-    def __init__(self, port: int | None = None) -> None:
-        self.handler = SinkHandler()
+    def __init__(self, port: int | None = None, pipelining: bool = False) -> None:
+        self.handler = SinkHandler(pipelining)
         self.port = port or free_port()
         self.controller: Controller | None = None
 

@@ -37,7 +37,13 @@ def encode_header_text(text: str) -> str:
 def format_mailbox(name: str, address: str) -> str:
     safe_header_value(name, "display name")
     safe_header_value(address, "address")
-    return email.utils.formataddr((name, address), charset="utf-8") if name else address
+    if not name:
+        return address
+    if not address.isascii():
+        # An SMTPUTF8 message (RFC 6532): its headers are UTF-8, the name goes as it is.
+        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{quoted}" <{address}>'
+    return email.utils.formataddr((name, address), charset="utf-8")
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-
 from service.config import Config
 from service.db import Database
 from service.issues.compile import CompiledEmail
 from service.issues.personalise import recipient_values
-from service.sending.message import Envelope, build_message
+from service.sending.assembly import MessageTemplate, Recipient
 from service.subscribers.addresses import InvalidAddress, normalise_address
 from service.subscribers.emails import smtp_address
 from service.subscribers.links import ALL_LISTS, LinkBuilder
@@ -36,8 +34,9 @@ def personal_values(
 
 
 def preview_message(config: Config, db: Database, links: LinkBuilder, compiled: CompiledEmail,
-                    address: str) -> EmailMessage:
-    """The message ``address`` would receive; a subscriber's own links when there is one."""
+                    address: str) -> bytes:
+    """The message ``address`` would receive, assembled as a send assembles it; a
+    subscriber's own links when there is one."""
     try:
         normalised = normalise_address(address)
     except InvalidAddress as exc:
@@ -46,14 +45,12 @@ def preview_message(config: Config, db: Database, links: LinkBuilder, compiled: 
         subscriber = find_subscriber(session, normalised.email)
         subscriber_id, name = (subscriber.id, subscriber.name) if subscriber else (0, "")
     values = personal_values(links, compiled, normalised.email, name, subscriber_id)
-    html, text = compiled.personalise(values)
-    envelope = Envelope(
-        mail_from=config.mail_from,
-        to=smtp_address(normalised.email),
-        to_name=name,
-        reply_to=config.reply_to,
-        unsubscribe_url=values["unsubscribe_url"],
+    template = MessageTemplate(compiled, mail_from=config.mail_from, reply_to=config.reply_to)
+    recipient = Recipient(
+        address=smtp_address(normalised.email),
+        name=name,
+        message_id=f"<nl.preview.{compiled.content_hash[:12]}@{config.message_id_domain}>",
+        values=values,
         unsubscribe_mailto=links.unsubscribe_mailto(subscriber_id, normalised.key),
-        message_id_domain=config.message_id_domain,
     )
-    return build_message(compiled, envelope, html, text)
+    return template.render(recipient)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from service.config import Config
 from service.db import Database
 from service.sending.assembly import MessageTemplate, Recipient
+from service.sending.dkim_signing import DkimSigner
 from service.sending.models import Delivery, Send
 from service.sending.preview import personal_values
 from service.sending.sends import compiled_from_send, release_leases
@@ -45,6 +46,7 @@ class Sender:
     transport: FailoverTransport
     rate: RateLimiter
     slots: ConnectionSlots
+    dkim: DkimSigner | None = None
     templates: dict[tuple[int, str], MessageTemplate] = field(default_factory=dict)
 
     @classmethod
@@ -57,6 +59,11 @@ class Sender:
             transport=FailoverTransport(parse_smtp_urls(config.smtp_url)),
             rate=RateLimiter(config.send_rate, redis_client),
             slots=ConnectionSlots(config.smtp_max_connections, redis_client),
+            dkim=DkimSigner.from_settings(
+                config.dkim_selector,
+                config.dkim_domain or config.message_id_domain,
+                config.dkim_key_file,
+            ),
         )
 
     def template(self, send: Send) -> MessageTemplate:
@@ -288,6 +295,8 @@ def _send_one(sender: Sender, send: Send, template: MessageTemplate, row: Claime
         unsubscribe_mailto=sender.links.unsubscribe_mailto(row.subscriber_id, row.email_key, row.list_id),
     )
     data = template.render(recipient, date)
+    if sender.dkim is not None:
+        data = sender.dkim.sign(data)
     sender.rate.acquire()
     return sender.transport.send_prepared(
         sender.envelope_sender(send, row.delivery_id), recipient.address, data

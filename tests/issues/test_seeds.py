@@ -14,7 +14,7 @@ from service.config import PROJECT_ROOT, load_config
 from service.issues import load_issue
 from service.issues.compile import IssueRenderer
 from service.issues.plaintext import render_inline
-from service.sending.message import Envelope, build_message
+from service.sending.assembly import MessageTemplate, Recipient
 from service.sending.preview import personal_values
 from service.subscribers.links import LinkBuilder
 from service.tokens import TokenSigner
@@ -91,11 +91,8 @@ def test_eml_parses_back_with_the_same_cjk_text(renderer, config, path: Path) ->
     compiled = renderer.compile(issue)
     values = personal_values(LINKS, compiled, "读者@example.com", "张三", subscriber_id=7)
     html, text = compiled.personalise(values)
-    envelope = Envelope(
-        mail_from=config.mail_from, to="读者@example.com", to_name="张三",
-        unsubscribe_url=values["unsubscribe_url"], message_id_domain="example.org",
-    )
-    raw = build_message(compiled, envelope, html, text).as_bytes()
+    template = MessageTemplate(compiled, mail_from=config.mail_from)
+    raw = template.render(Recipient("读者@example.com", "张三", "<nl.1.1.0@example.org>", values))
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["Subject"] == compiled.subject
