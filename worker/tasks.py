@@ -57,9 +57,12 @@ def send_issue(send_id: int) -> None:
             start_send(session, send)
         if send.status != "sending":
             return
+        queued = runner.count_queued(session, send_id)
         look = runner.outlook(session, send_id)
     config = _config()
-    batches = min(MAX_PARALLEL_BATCHES, math.ceil(look.claimable_now / config.send_batch_size))
+    batches = min(MAX_PARALLEL_BATCHES, math.ceil(queued / config.send_batch_size))
+    if look.claimable_now and not batches:
+        batches = 1
     for _ in range(batches):
         enqueue(config, "newsletter.send_batch", send_id)
     if not batches:

@@ -112,24 +112,37 @@ class Claimed:
 
 
 def _claimable(send_id: int, now: dt.datetime):  # type: ignore[no-untyped-def]
-    return and_(
-        Delivery.send_id == send_id,
-        or_(
-            Delivery.status == "queued",
-            and_(Delivery.status == "deferred", Delivery.next_attempt_at <= now),
-            and_(Delivery.status == "sending", Delivery.lease_until < now),
-        ),
-    )
+    return and_(Delivery.send_id == send_id, or_(*_claim_states(now)))
+
+
+def _claim_states(now: dt.datetime) -> list:  # type: ignore[type-arg]
+    """Queued rows, deferred rows that are due, and rows whose batch died (lease expired)."""
+    return [
+        Delivery.status == "queued",
+        and_(Delivery.status == "deferred", Delivery.next_attempt_at <= now),
+        and_(Delivery.status == "sending", Delivery.lease_until < now),
+    ]
 
 
 def claim(session: Session, send_id: int, limit: int, lease: dt.timedelta) -> list[Claimed]:
     now = utcnow()
-    candidates = select(Delivery.id).where(_claimable(send_id, now)).order_by(Delivery.id).limit(limit)
-    if session.bind.dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
+    on_postgres = session.bind.dialect.name == "postgresql"
+    candidates: list[int] = []
+    # One state at a time: each is an equality on the (send_id, status) index that stops
+    # after `limit` rows, where an OR of the three would read every queued row of the send.
+    for state in _claim_states(now):
+        wanted = limit - len(candidates)
+        if wanted <= 0:
+            break
+        query = select(Delivery.id).where(Delivery.send_id == send_id, state).limit(wanted)
+        if on_postgres:
+            query = query.with_for_update(skip_locked=True)
+        candidates.extend(session.scalars(query))
+    if not candidates:
+        return []
     claimed = session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(candidates.scalar_subquery()), _claimable(send_id, now))
+        .where(Delivery.id.in_(candidates), _claimable(send_id, now))
         .values(status="sending", lease_until=now + lease)
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
@@ -305,18 +318,21 @@ def _send_one(sender: Sender, send: Send, template: MessageTemplate, row: Claime
 
 @dataclass(frozen=True)
 class Outlook:
-    claimable_now: int
-    in_flight: int
+    claimable_now: bool
+    in_flight: bool
     next_due: dt.datetime | None
 
 
+def _exists(session: Session, *conditions) -> bool:  # type: ignore[no-untyped-def]
+    return session.scalar(select(Delivery.id).where(*conditions).limit(1)) is not None
+
+
 def outlook(session: Session, send_id: int) -> Outlook:
+    """What is left of a send, answered with index lookups that stop at the first row."""
     now = utcnow()
-    claimable = session.scalar(select(func.count()).where(_claimable(send_id, now))) or 0
-    in_flight = session.scalar(
-        select(func.count()).where(Delivery.send_id == send_id, Delivery.status == "sending",
-                                   Delivery.lease_until >= now)
-    ) or 0
+    claimable = any(_exists(session, Delivery.send_id == send_id, state) for state in _claim_states(now))
+    in_flight = _exists(session, Delivery.send_id == send_id, Delivery.status == "sending",
+                        Delivery.lease_until >= now)
     next_due = session.scalar(
         select(func.min(Delivery.next_attempt_at)).where(
             Delivery.send_id == send_id, Delivery.status == "deferred")
@@ -324,14 +340,16 @@ def outlook(session: Session, send_id: int) -> Outlook:
     return Outlook(claimable, in_flight, next_due)
 
 
+def count_queued(session: Session, send_id: int) -> int:
+    return session.scalar(
+        select(func.count()).where(Delivery.send_id == send_id, Delivery.status == "queued")
+    ) or 0
+
+
 def finish_if_done(session: Session, send_id: int) -> bool:
     """Mark a send finished when no row is left to send."""
-    left = session.scalar(
-        select(func.count()).where(
-            Delivery.send_id == send_id, Delivery.status.in_(("queued", "sending", "deferred"))
-        )
-    )
-    if left:
+    if _exists(session, Delivery.send_id == send_id,
+               Delivery.status.in_(("queued", "sending", "deferred"))):
         return False
     result = session.execute(
         update(Send).where(Send.id == send_id, Send.status == "sending")

@@ -80,6 +80,7 @@ def send_config(config, redis_server):  # type: ignore[no-untyped-def]
     return replace(
         config, redis_url=redis_server.url, send_retry_base_seconds=1, send_retry_max_seconds=2,
         sweep_seconds=1, send_batch_size=100, send_lease_seconds=20,
+        bounce_domain="bounces.example.org",
     )
 
 
@@ -88,7 +89,7 @@ def env_for(config) -> dict[str, str]:  # type: ignore[no-untyped-def]
     for name in ("database_url", "redis_url", "smtp_url", "base_url", "secret_key",
                  "send_retry_base_seconds", "send_retry_max_seconds", "sweep_seconds",
                  "send_batch_size", "send_lease_seconds", "send_max_consecutive_errors",
-                 "instance_dir", "send_rate"):
+                 "instance_dir", "send_rate", "bounce_domain"):
         env[f"NEWSLETTER_{name.upper()}"] = str(getattr(config, name))
     return env
 
