@@ -140,9 +140,12 @@ def claim(session: Session, send_id: int, limit: int, lease: dt.timedelta) -> li
         candidates.extend(session.scalars(query))
     if not candidates:
         return []
+    # The candidates are locked (PostgreSQL) or the transaction holds the write lock (SQLite),
+    # so they are still claimable: update them by primary key alone. A state re-check here
+    # would let the planner scan every queued row of the send.
     claimed = session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(candidates), _claimable(send_id, now))
+        .where(Delivery.id.in_(candidates))
         .values(status="sending", lease_until=now + lease)
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
