@@ -49,7 +49,7 @@ def test_schedules_start_on_time_and_old_ones_wait(send_app, workers, smtp_sink)
     fill_list(send_app, 20)
     workers.start_worker()
     workers.start_beat()
-    soon = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=3)).isoformat()
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)).isoformat()
     scheduled = _run(config, "send", "2026-09-14", "--list", "news", "--at", soon)
     assert "scheduled for" in scheduled.stdout
     assert wait_for_status(send_app, 1, ("finished",), timeout=60) == "finished"
