@@ -301,6 +301,7 @@ def inbound() -> None:
 def dev(host: str | None, port: int | None) -> None:
     """Run everything on embedded defaults: SQLite, the web app, the outbox relay and a dev
     inbox that catches every email (unless NEWSLETTER_SMTP_URL points elsewhere)."""
+    import signal
     from dataclasses import replace
     from urllib.parse import urlsplit
 
@@ -323,6 +324,8 @@ def dev(host: str | None, port: int | None) -> None:
         ensure_default_list(session, config.newsletter_name, config.language)
     app.extensions["outbox"].kick()  # deliver what an earlier run left queued
     helpers = _start_celery(config)
+    # A plain `kill` must stop the worker and beat too, as Ctrl+C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     click.echo(f"newsletter: archive    http://{host}:{port}/archive")
     click.echo(f"newsletter: subscribe  http://{host}:{port}/subscribe")
     if inbox:
