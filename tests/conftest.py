@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -112,12 +113,21 @@ def config(tmp_path: Path, database_url: str, smtp_sink: SmtpSink):  # type: ign
     )
 
 
+@contextmanager
+def running_app(config):  # type: ignore[no-untyped-def]
+    """An app for one test, its outbox relay stopped and its connections closed afterwards."""
+    application = create_app(config)
+    try:
+        yield application
+    finally:
+        application.extensions["outbox"].stop()
+        application.extensions["db"].dispose()
+
+
 @pytest.fixture
 def app(config):  # type: ignore[no-untyped-def]
-    application = create_app(config)
-    yield application
-    application.extensions["outbox"].stop()
-    application.extensions["db"].dispose()
+    with running_app(config) as application:
+        yield application
 
 
 @pytest.fixture

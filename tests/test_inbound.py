@@ -7,23 +7,21 @@ from dataclasses import replace
 
 import pytest
 
-from service import create_app
 from service.inbound import InboundServer
 from service.subscribers.lists import create_list
 from service.subscribers.services import find_subscriber
+from tests.conftest import running_app
 from tests.smtp_sink import free_port
 
 
 @pytest.fixture
 def inbound_app(config):  # type: ignore[no-untyped-def]
-    app = create_app(replace(config, inbound_domain="news.example.org"))
-    port = free_port()
-    server = InboundServer(app, "127.0.0.1", port)
-    server.start()
-    yield app, port
-    server.stop()
-    app.extensions["outbox"].stop()
-    app.extensions["db"].dispose()
+    with running_app(replace(config, inbound_domain="news.example.org")) as app:
+        port = free_port()
+        server = InboundServer(app, "127.0.0.1", port)
+        server.start()
+        yield app, port
+        server.stop()
 
 
 def _subscribed(app, address: str) -> tuple[int, str, int]:  # type: ignore[no-untyped-def]

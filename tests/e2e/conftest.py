@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from service import create_app
-from tests.conftest import REQUIRE_SERVICES
+from tests.conftest import REQUIRE_SERVICES, running_app
 from tests.smtp_sink import free_port
 
 CHROMIUM = os.environ.get("NEWSLETTER_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -40,14 +39,13 @@ def browser() -> Iterator:  # type: ignore[type-arg]
 def live_app(config, redis_url):  # type: ignore[no-untyped-def]
     """The app served over real HTTP on a free port, with Redis-backed rate limits."""
     port = free_port()
-    app = create_app(replace(config, base_url=f"http://127.0.0.1:{port}", redis_url=redis_url))
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app
-    server.shutdown()
-    app.extensions["outbox"].stop()
-    app.extensions["db"].dispose()
+    live = replace(config, base_url=f"http://127.0.0.1:{port}", redis_url=redis_url)
+    with running_app(live) as app:
+        server = make_server("127.0.0.1", port, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield app
+        server.shutdown()
 
 
 @pytest.fixture

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from service import create_app
 from service.queue import enqueue
 from service.sending.sends import create_send, start_send
 from service.subscribers.importer import import_csv
 from service.subscribers.lists import create_list
-from tests.conftest import REQUIRE_SERVICES
+from tests.conftest import REQUIRE_SERVICES, running_app
 from tests.smtp_sink import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,10 +143,8 @@ def workers(send_config) -> Iterator[Workers]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def send_app(send_config):  # type: ignore[no-untyped-def]
-    app = create_app(send_config)
-    yield app
-    app.extensions["outbox"].stop()
-    app.extensions["db"].dispose()
+    with running_app(send_config) as app:
+        yield app
 
 
 def fill_list(app, count: int, slug: str = "news", prefix: str = "r") -> int:  # type: ignore[no-untyped-def]

@@ -9,19 +9,17 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select
 
-from service import create_app
 from service.sending.models import OutboxMessage
 from service.subscribers.lists import create_list
+from tests.conftest import running_app
 
 
 @pytest.fixture
 def limited_app(config, redis_url):  # type: ignore[no-untyped-def]
-    app = create_app(replace(config, redis_url=redis_url))
-    with app.extensions["db"].session() as session:
-        create_list(session, "news", "嵌入式AI简报")
-    yield app
-    app.extensions["outbox"].stop()
-    app.extensions["db"].dispose()
+    with running_app(replace(config, redis_url=redis_url)) as app:
+        with app.extensions["db"].session() as session:
+            create_list(session, "news", "嵌入式AI简报")
+        yield app
 
 
 def _post_signup(app, ip: str, address: str) -> int:  # type: ignore[no-untyped-def]

@@ -192,11 +192,14 @@ def test_preferences_page_changes_lists_and_exports_data(site, app) -> None:  # 
 def test_api_subscribe_with_json_form_and_cors(site, app) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
-    from service import create_app
+    from tests.conftest import running_app
 
     _, db = site
-    cors_app = create_app(replace(app.config["NEWSLETTER"], cors_origins="https://blog.example.org"))
-    client = cors_app.test_client()
+    with running_app(replace(app.config["NEWSLETTER"], cors_origins="https://blog.example.org")) as cors_app:
+        _cors_checks(cors_app.test_client(), db)
+
+
+def _cors_checks(client, db) -> None:  # type: ignore[no-untyped-def]
     ok = client.post("/api/subscribe", json={"email": "j@example.com", "list": "digest"},
                      headers={"Origin": "https://blog.example.org"})
     assert ok.status_code == 202 and ok.json == {"status": "ok"}
@@ -210,5 +213,3 @@ def test_api_subscribe_with_json_form_and_cors(site, app) -> None:  # type: igno
     assert bad.status_code == 400 and "invalid email address" in bad.json["error"]
     assert client.post("/api/subscribe", json={"email": "l@example.com", "list": "zzz"}).status_code == 404
     assert _subscriber(db, "j@example.com").subscriptions[0].status == "pending"
-    cors_app.extensions["outbox"].stop()
-    cors_app.extensions["db"].dispose()

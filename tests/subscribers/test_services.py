@@ -207,9 +207,13 @@ def test_preferences_export_and_delete(ctx) -> None:  # type: ignore[no-untyped-
 def test_optional_welcome_email_after_confirming(app) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
-    from service import create_app
+    from tests.conftest import running_app
 
-    welcoming = create_app(replace(app.config["NEWSLETTER"], welcome_email=True))
+    with running_app(replace(app.config["NEWSLETTER"], welcome_email=True)) as welcoming:
+        _welcome_flow(welcoming)
+
+
+def _welcome_flow(welcoming) -> None:  # type: ignore[no-untyped-def]
     db, service = welcoming.extensions["db"], welcoming.extensions["subscribers"]
     with db.session() as session:
         news = create_list(session, "welcome", "嵌入式AI简报", description="每两周一期。")
@@ -223,5 +227,3 @@ def test_optional_welcome_email_after_confirming(app) -> None:  # type: ignore[n
         welcome = email.message_from_bytes(_outbox(session)[1].message, policy=email.policy.default)
         assert welcome["Subject"] == "欢迎订阅「嵌入式AI简报」"
         assert "每两周一期。" in welcome.get_body(("plain",)).get_content()
-    welcoming.extensions["outbox"].stop()
-    welcoming.extensions["db"].dispose()
