@@ -1,8 +1,8 @@
-"""Assemble a complete RFC 5322 message from a compiled email and one recipient.
+"""Transactional messages (confirmations, welcomes) with the standard library, and the header
+injection checks every message uses.
 
-multipart/alternative with UTF-8 text and HTML parts in base64 (no line over 76
-octets), an RFC 2047 subject, Date, Message-ID, and RFC 8058 one-click
-unsubscribe headers. Header values are checked for injection before use.
+multipart/alternative with UTF-8 text and HTML parts in base64, an RFC 2047 subject, Date and
+Message-ID. Issue emails, sent by the thousand, are assembled by service.sending.assembly.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from email.message import EmailMessage
 
 from service.issues.compile import CompiledEmail
 
-# SMTP wants CRLF. Headers fold only past RFC 5322's hard limit of 998 octets: folding at
-# 78 would turn a long List-Unsubscribe URL into encoded words that no client can use.
+# SMTP wants CRLF. Headers fold only past RFC 5322's hard limit of 998 octets: folding at 78
+# turns a long unbroken value (a URL, a token) into encoded words that no client can use.
 SMTP_POLICY = email.policy.SMTP.clone(max_line_length=998)
 # A recipient with a non-ASCII local part needs RFC 6532 UTF-8 headers (and SMTPUTF8).
 SMTPUTF8_POLICY = SMTP_POLICY.clone(utf8=True)
@@ -48,21 +48,16 @@ def parse_mailbox(value: str, field: str) -> Address:
 
 @dataclass(frozen=True)
 class Envelope:
-    """Who the message is from and to, and the per-recipient URLs for its headers."""
+    """Who the message is from and to."""
 
     mail_from: str
     to: str
     to_name: str = ""
     reply_to: str = ""
-    unsubscribe_url: str = ""
-    unsubscribe_mailto: str = ""
-    list_id: str = ""
     message_id_domain: str = "localhost"
 
 
-def build_message(
-    compiled: CompiledEmail, envelope: Envelope, html: str, text: str, subject_prefix: str = ""
-) -> EmailMessage:
+def build_message(compiled: CompiledEmail, envelope: Envelope, html: str, text: str) -> EmailMessage:
     """The message for one recipient, from the already-personalised html and text."""
     recipient = parse_mailbox(envelope.to, "To")
     message = EmailMessage(policy=SMTP_POLICY if recipient.username.isascii() else SMTPUTF8_POLICY)
@@ -76,19 +71,9 @@ def build_message(
     message["To"] = recipient
     if envelope.reply_to:
         message["Reply-To"] = parse_mailbox(envelope.reply_to, "Reply-To")
-    message["Subject"] = safe_header_value(subject_prefix + compiled.subject, "Subject")
+    message["Subject"] = safe_header_value(compiled.subject, "Subject")
     message["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = f"<{uuid.uuid4().hex}@{envelope.message_id_domain}>"
-    if envelope.list_id:
-        message["List-Id"] = safe_header_value(envelope.list_id, "List-Id")
-    if envelope.unsubscribe_url:
-        targets = [envelope.unsubscribe_url] + (
-            [envelope.unsubscribe_mailto] if envelope.unsubscribe_mailto else []
-        )
-        message["List-Unsubscribe"] = ", ".join(
-            f"<{safe_header_value(target, 'List-Unsubscribe')}>" for target in targets
-        )
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(text, subtype="plain", charset="utf-8", cte="base64")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
     return message
