@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from email.header import Header
 
 from service.issues.compile import CompiledEmail
-from service.issues.personalise import html_values
+from service.issues.personalise import SlotTemplate, html_values
 from service.sending.message import safe_header_value
 
 CRLF = "\r\n"
@@ -25,6 +25,10 @@ CRLF = "\r\n"
 
 def _b64_lines(data: bytes) -> bytes:
     return base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+def _crlf(template: SlotTemplate) -> SlotTemplate:
+    return SlotTemplate(tuple(piece.replace("\n", CRLF) for piece in template.pieces), template.slots)
 
 
 def encode_header_text(text: str) -> str:
@@ -61,6 +65,9 @@ class MessageTemplate:
     def __init__(self, compiled: CompiledEmail, *, mail_from: str, reply_to: str = "",
                  list_id: str = "", date: str | None = None, subject_prefix: str = "") -> None:
         self.compiled = compiled
+        # MIME text is canonically CRLF: convert the pieces once, not every recipient's copy.
+        self.html_template = _crlf(compiled.html_template)
+        self.text_template = _crlf(compiled.text_template)
         self.boundary = "=_nl_" + hashlib.sha256(compiled.content_hash.encode()).hexdigest()[:24]
         name, address = email.utils.parseaddr(safe_header_value(mail_from, "From"))
         lines = [f"From: {format_mailbox(name, address)}"]
@@ -85,8 +92,8 @@ class MessageTemplate:
     def render(self, recipient: Recipient, date: str | None = None) -> bytes:
         """The complete message for one recipient, CRLF-terminated, ready for DATA."""
         values = recipient.values
-        html = self.compiled.html_template.fill(html_values(values))
-        text = self.compiled.text_template.fill(values)
+        html = self.html_template.fill(html_values(values))
+        text = self.text_template.fill(values)
         unsubscribe = values.get("unsubscribe_url", "")
         headers = [
             f"To: {format_mailbox(recipient.name, recipient.address)}",

@@ -38,7 +38,9 @@ def test_the_wire_form_parses_back_exactly() -> None:
     raw = _message()
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     html, text = COMPILED.personalise(VALUES)
-    assert parsed.get_body(("plain",)).get_content().replace("\r\n", "\n") == text
+    wire_text = parsed.get_body(("plain",)).get_content()
+    assert "\n" not in wire_text.replace("\r\n", "")  # canonical CRLF inside the base64
+    assert wire_text.replace("\r\n", "\n") == text
     assert parsed.get_body(("html",)).get_content().replace("\r\n", "\n") == html
     assert parsed["Subject"] == COMPILED.subject
     assert parsed["From"].addresses[0].display_name == "嵌入式AI简报"
