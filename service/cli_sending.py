@@ -113,6 +113,10 @@ def send(issue: str, slugs: tuple[str, ...], at: str | None, wait: bool, again: 
         return
     if not slugs:
         raise click.UsageError("name at least one --list (or use --test-to)")
+    if loaded.draft:
+        raise click.ClickException(
+            f"{loaded.path.name} is a draft: remove 'draft: true' to send it (--test-to works)"
+        )
     when = _parse_when(at, config.timezone) or loaded.send_at
     now = utcnow()
     try:

@@ -82,3 +82,13 @@ def test_pause_and_cancel_from_the_command_line(send_app, workers, smtp_sink) ->
     assert "send 1: cancelled" in _run(config, "sends", "cancel", "1").stdout
     assert _run(config, "sends", "resume", "1").exit_code == 1
     assert _run(config, "sends", "pause", "99").exit_code == 1
+
+
+def test_a_draft_is_not_sent_to_a_list(send_app, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = send_app.config["NEWSLETTER"]
+    fill_list(send_app, 3)
+    draft = tmp_path / "2026-12-01.md"
+    draft.write_text("---\ndraft: true\n---\n# 草稿 (2026-12-01)\n\n还没写完。\n", encoding="utf-8")
+    refused = _run(config, "send", str(draft), "--list", "news")
+    assert refused.exit_code == 1 and "is a draft" in refused.stderr
+    assert "no sends" not in _run(config, "sends").stdout and _run(config, "sends").stdout == ""
