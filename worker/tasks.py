@@ -15,7 +15,7 @@ from service.sending.models import Send
 from service.sending.outbox import deliver_due
 from service.sending.runner import Sender
 from service.sending.sends import due_scheduled, start_send
-from service.sending.transport import parse_smtp_url, parse_smtp_urls
+from service.sending.transport import parse_smtp_urls
 from worker.app import app
 
 log = logging.getLogger(__name__)
@@ -120,5 +120,4 @@ def sweep() -> None:
                 enqueue(config, "newsletter.send_batch", send_id)
             elif not look.claimable_now and not look.in_flight and look.next_due is None:
                 runner.finish_if_done(session, send_id)
-    servers = parse_smtp_urls(config.smtp_url)
-    deliver_due(db, servers[0] if servers else parse_smtp_url(config.smtp_url))
+    deliver_due(db, parse_smtp_urls(config.smtp_url)[0])
