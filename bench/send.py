@@ -81,7 +81,7 @@ def _naive_worker(port: int, count: int, out: multiprocessing.Queue) -> None:
     from service.issues import load_issue
     from service.issues.compile import IssueRenderer
     from service.issues.personalise import recipient_values
-    from service.sending.message import Envelope, build_message
+    from service.mail.message import Envelope, build_message
 
     renderer = IssueRenderer(PROJECT_ROOT / "templates", "https://news.example.org", "Bench")
     issue = load_issue(SEED if SEED.exists() else PROJECT_ROOT / "issues" / "2026-09-14.md")

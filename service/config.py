@@ -56,11 +56,14 @@ class Config:
     send_retry_base_seconds: int = 60
     send_retry_max_seconds: int = 3600
     send_max_consecutive_errors: int = 10
-    send_lease_seconds: int = 900
+    send_lease_seconds: int = 60
+    send_retry_window_seconds: int = 3 * 24 * 3600
     sweep_seconds: int = 30
     dkim_selector: str = ""
     dkim_domain: str = ""
     dkim_key_file: str = ""
+    dkim_ed25519_selector: str = ""
+    dkim_ed25519_key_file: str = ""
     inbound_host: str = "127.0.0.1"
     inbound_port: int = 2525
     archive_cache_seconds: int = 300

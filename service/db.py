@@ -12,6 +12,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+
+def utcnow() -> dt.datetime:
+    """Now, as an aware UTC datetime: every stored time is UTC."""
+    return dt.datetime.now(dt.UTC)
+
 # Stable constraint names, so migrations read the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -2,7 +2,8 @@
 
 from service.db import Base
 from service.issues.models import CompiledIssue
-from service.sending.models import Delivery, OutboxMessage, Send
+from service.mail.models import OutboxMessage
+from service.sending.models import Delivery, Send
 from service.subscribers.models import MailingList, Subscriber, SubscriberEvent, Subscription
 
 metadata = Base.metadata

@@ -15,8 +15,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from service.config import Config
 from service.i18n import init_babel
 from service.issues.compile import IssueRenderer
-from service.sending.outbox import OutboxRelay
-from service.sending.transport import parse_smtp_url
+from service.mail.outbox import OutboxRelay
+from service.mail.transport import parse_smtp_urls
 from service.subscribers.emails import TransactionalEmails
 from service.subscribers.links import LinkBuilder
 from service.subscribers.services import SubscriberService
@@ -40,7 +40,7 @@ def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
     links = LinkBuilder(config.base_url, TokenSigner(config.secret_key), config.inbound_domain)
     emails = TransactionalEmails(config, renderer)
     app.extensions["subscribers"] = SubscriberService(config, emails, links)
-    app.extensions["outbox"] = OutboxRelay(app.extensions["db"], parse_smtp_url(config.smtp_url))
+    app.extensions["outbox"] = OutboxRelay(app.extensions["db"], parse_smtp_urls(config.smtp_url))
 
     address_limits = parse_many(config.signup_address_rate_limit)
 

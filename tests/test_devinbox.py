@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from service import create_app
 from service.devinbox import DevInbox
-from service.sending.transport import parse_smtp_url
+from service.mail.transport import parse_smtp_urls
 from service.subscribers.lists import ensure_default_list
 from tests.smtp_sink import free_port
 
@@ -23,9 +23,9 @@ def test_a_confirmation_lands_in_the_dev_inbox_and_can_be_read(config) -> None: 
             news = ensure_default_list(session, "嵌入式AI简报", "zh-CN")
             assert ensure_default_list(session, "again", "en").id == news.id
             app.extensions["subscribers"].subscribe(session, email="dev@example.com", mailing_list=news)
-        from service.sending.outbox import deliver_due
+        from service.mail.outbox import deliver_due
 
-        assert deliver_due(app.extensions["db"], parse_smtp_url(config.smtp_url)) == 1
+        assert deliver_due(app.extensions["db"], parse_smtp_urls(config.smtp_url)) == 1
         client = app.test_client()
         listing = client.get("/dev/inbox").get_data(as_text=True)
         assert "请确认订阅「嵌入式AI简报」" in listing

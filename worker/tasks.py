@@ -9,13 +9,13 @@ from functools import lru_cache
 from sqlalchemy import select
 
 from service import create_app
+from service.mail.outbox import deliver_due
+from service.mail.transport import parse_smtp_urls
 from service.queue import enqueue
 from service.sending import runner
 from service.sending.models import Send
-from service.sending.outbox import deliver_due
 from service.sending.runner import Sender
 from service.sending.sends import due_scheduled, start_send
-from service.sending.transport import parse_smtp_urls
 from worker.app import app
 
 log = logging.getLogger(__name__)
@@ -120,4 +120,4 @@ def sweep() -> None:
                 enqueue(config, "newsletter.send_batch", send_id)
             elif not look.claimable_now and not look.in_flight and look.next_due is None:
                 runner.finish_if_done(session, send_id)
-    deliver_due(db, parse_smtp_urls(config.smtp_url)[0])
+    deliver_due(db, parse_smtp_urls(config.smtp_url))

@@ -18,7 +18,7 @@ from email.header import Header
 
 from service.issues.compile import CompiledEmail
 from service.issues.personalise import SlotTemplate, html_values
-from service.sending.message import safe_header_value
+from service.mail.message import safe_header_value
 
 CRLF = "\r\n"
 

@@ -6,9 +6,9 @@ from service.config import Config
 from service.db import Database
 from service.issues.compile import CompiledEmail
 from service.issues.personalise import recipient_values
+from service.mail.message import smtp_address
 from service.sending.assembly import MessageTemplate, Recipient
 from service.subscribers.addresses import InvalidAddress, normalise_address
-from service.subscribers.emails import smtp_address
 from service.subscribers.links import ALL_LISTS, LinkBuilder
 from service.subscribers.services import find_subscriber
 

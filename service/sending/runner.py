@@ -20,14 +20,14 @@ from sqlalchemy.orm import Session
 
 from service.config import Config
 from service.db import Database
+from service.mail.message import smtp_address
+from service.mail.transport import FailoverTransport, Outcome, Reply, parse_smtp_urls
 from service.sending.assembly import MessageTemplate, Recipient
 from service.sending.dkim_signing import DkimSigner
 from service.sending.models import Delivery, Send
 from service.sending.preview import personal_values
 from service.sending.sends import compiled_from_send, release_leases
 from service.sending.throttle import ConnectionSlots, RateLimiter
-from service.sending.transport import FailoverTransport, Outcome, Reply, parse_smtp_urls
-from service.subscribers.emails import smtp_address
 from service.subscribers.links import LinkBuilder
 from service.subscribers.models import Subscriber, Subscription, utcnow
 from service.tokens import TokenSigner

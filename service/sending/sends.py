@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from service.db import utcnow
 from service.issues.compile import CompiledEmail
 from service.sending.models import Delivery, Send
-from service.subscribers.models import MailingList, utcnow
+from service.subscribers.models import MailingList
 
 # A schedule this far in the past is not sent silently: it waits for an explicit resume.
 MISSED_SCHEDULE = dt.timedelta(hours=1)

@@ -14,7 +14,7 @@ from service.issues.compile import CompiledEmail, IssueRenderer
 from service.issues.errors import IssueError
 from service.issues.loader import split_front_matter
 from service.issues.personalise import recipient_values
-from service.sending.message import Envelope, build_message
+from service.mail.message import Envelope, build_message, smtp_address
 from service.subscribers.models import MailingList, Subscriber
 
 KINDS = ("confirm", "welcome")
@@ -64,11 +64,3 @@ class TransactionalEmails:
         )
         return build_message(compiled, envelope, html, text)
 
-
-def smtp_address(email: str) -> str:
-    """The address as SMTP carries it: an internationalised domain in its ASCII form."""
-    local, _, domain = email.rpartition("@")
-    try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:
-        return email

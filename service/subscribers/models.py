@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from service.db import Base, UTCDateTime
+from service.db import Base, UTCDateTime, utcnow
 
 # A subscriber's own state: whether mail may reach the address at all.
 SUBSCRIBER_STATUSES = ("pending", "confirmed", "unsubscribed", "bounced", "complained", "blocklisted")
@@ -24,10 +24,6 @@ SUBSCRIBER_STATUSES = ("pending", "confirmed", "unsubscribed", "bounced", "compl
 SUPPRESSED_STATUSES = frozenset({"bounced", "complained", "blocklisted"})
 # A subscription's state: whether this list may be sent to this subscriber.
 SUBSCRIPTION_STATUSES = ("pending", "confirmed", "unsubscribed")
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class MailingList(Base):

@@ -15,9 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.config import Config
-from service.sending import outbox
+from service.mail import outbox
+from service.mail.message import smtp_address
 from service.subscribers.addresses import clean_name, normalise_address
-from service.subscribers.emails import TransactionalEmails, smtp_address
+from service.subscribers.emails import TransactionalEmails
 from service.subscribers.links import ALL_LISTS, LinkBuilder
 from service.subscribers.models import (
     SUPPRESSED_STATUSES,

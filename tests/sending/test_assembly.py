@@ -12,9 +12,9 @@ from service.config import PROJECT_ROOT
 from service.issues import load_issues
 from service.issues.compile import IssueRenderer
 from service.issues.personalise import recipient_values
+from service.mail.message import HeaderInjectionError
+from service.mail.transport import Outcome, SmtpConnection, parse_smtp_url, parse_smtp_urls
 from service.sending.assembly import MessageTemplate, Recipient
-from service.sending.message import HeaderInjectionError
-from service.sending.transport import Outcome, SmtpConnection, parse_smtp_url, parse_smtp_urls
 from tests.conftest import TEST_BASE_URL
 from tests.smtp_sink import SmtpSink
 
@@ -96,7 +96,7 @@ def test_replies_are_classified_over_both_paths(pipelining: bool) -> None:
 
 
 def test_failover_to_the_next_server() -> None:
-    from service.sending.transport import FailoverTransport
+    from service.mail.transport import FailoverTransport
     from tests.smtp_sink import free_port
 
     sink = SmtpSink().start()

@@ -7,10 +7,10 @@ from email.message import EmailMessage
 
 from sqlalchemy import select, update
 
-from service.sending import outbox
-from service.sending.models import OutboxMessage
-from service.sending.transport import parse_smtp_url
-from service.subscribers.models import utcnow
+from service.db import utcnow
+from service.mail import outbox
+from service.mail.models import OutboxMessage
+from service.mail.transport import parse_smtp_urls
 
 
 def _queue(db, *addresses: str) -> None:  # type: ignore[no-untyped-def]
@@ -35,17 +35,17 @@ def _make_due(db) -> None:  # type: ignore[no-untyped-def]
 def test_delivers_everything_due(app, smtp_sink) -> None:  # type: ignore[no-untyped-def]
     db = app.extensions["db"]
     _queue(db, "a@example.com", "b@example.com")
-    assert outbox.deliver_due(db, parse_smtp_url(smtp_sink.url)) == 2
+    assert outbox.deliver_due(db, parse_smtp_urls(smtp_sink.url)) == 2
     assert sorted(r.rcpt_tos[0] for r in smtp_sink.received) == ["a@example.com", "b@example.com"]
     assert {row.status for row in _rows(db).values()} == {"sent"}
-    assert outbox.deliver_due(db, parse_smtp_url(smtp_sink.url)) == 0  # nothing twice
+    assert outbox.deliver_due(db, parse_smtp_urls(smtp_sink.url)) == 0  # nothing twice
 
 
 def test_5xx_fails_that_message_only(app, smtp_sink) -> None:  # type: ignore[no-untyped-def]
     db = app.extensions["db"]
     smtp_sink.faults.refuse.add("gone@example.com")
     _queue(db, "gone@example.com", "ok@example.com")
-    outbox.deliver_due(db, parse_smtp_url(smtp_sink.url))
+    outbox.deliver_due(db, parse_smtp_urls(smtp_sink.url))
     rows = _rows(db)
     assert rows["gone@example.com"].status == "failed"
     assert rows["gone@example.com"].last_reply.startswith("550")
@@ -54,7 +54,7 @@ def test_5xx_fails_that_message_only(app, smtp_sink) -> None:  # type: ignore[no
 
 def test_4xx_and_a_dead_server_defer_and_lose_nothing(app, smtp_sink) -> None:  # type: ignore[no-untyped-def]
     db = app.extensions["db"]
-    settings = parse_smtp_url(smtp_sink.url)
+    settings = parse_smtp_urls(smtp_sink.url)
     smtp_sink.faults.defer_all = 1
     _queue(db, "later@example.com")
     outbox.deliver_due(db, settings)
@@ -82,7 +82,7 @@ def test_gives_up_after_the_last_retry(app, smtp_sink) -> None:  # type: ignore[
     _queue(db, "never@example.com")
     for _ in range(outbox.MAX_ATTEMPTS):
         _make_due(db)
-        outbox.deliver_due(db, parse_smtp_url(smtp_sink.url))
+        outbox.deliver_due(db, parse_smtp_urls(smtp_sink.url))
     row = _rows(db)["never@example.com"]
     assert (row.status, row.attempts) == ("failed", outbox.MAX_ATTEMPTS)
 
@@ -92,7 +92,7 @@ def test_two_relays_never_send_one_message_twice(app, smtp_sink) -> None:  # typ
 
     db = app.extensions["db"]
     _queue(db, *[f"r{i}@example.com" for i in range(40)])
-    settings = parse_smtp_url(smtp_sink.url)
+    settings = parse_smtp_urls(smtp_sink.url)
     threads = [threading.Thread(target=outbox.deliver_due, args=(db, settings, 10)) for _ in range(4)]
     for thread in threads:
         thread.start()

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select
 
-from service.sending.models import OutboxMessage
+from service.mail.models import OutboxMessage
 from service.subscribers.lists import create_list
 from tests.conftest import running_app
 

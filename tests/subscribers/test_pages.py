@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from service.sending.models import OutboxMessage
+from service.mail.models import OutboxMessage
 from service.subscribers.links import make_token
 from service.subscribers.lists import create_list
 from service.subscribers.services import find_subscriber

@@ -10,7 +10,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from service.sending.models import OutboxMessage
+from service.mail.models import OutboxMessage
 from service.subscribers.addresses import InvalidAddress
 from service.subscribers.links import ALL_LISTS, resolve_token
 from service.subscribers.lists import create_list

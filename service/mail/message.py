@@ -14,6 +14,9 @@ import uuid
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
+from functools import lru_cache
+
+import idna
 
 from service.issues.compile import CompiledEmail
 
@@ -24,6 +27,24 @@ SMTP_POLICY = email.policy.SMTP.clone(max_line_length=998)
 SMTPUTF8_POLICY = SMTP_POLICY.clone(utf8=True)
 # CR and LF would start a new header; U+2028/2029 and NEL are line breaks to some parsers.
 HEADER_BREAKS = re.compile(r"[\r\n\u0085\u2028\u2029\x00]")
+
+
+@lru_cache(maxsize=65536)
+def _ascii_domain(domain: str) -> str:
+    # IDNA 2008 with UTS 46 mapping, as email-validator does: Python's own 'idna' codec is
+    # IDNA 2003, which maps faß.de to fass.de, another owner's domain.
+    return idna.encode(domain, uts46=True).decode("ascii")
+
+
+def smtp_address(email: str) -> str:
+    """The address as SMTP carries it: an internationalised domain in its IDNA 2008 form."""
+    local, _, domain = email.rpartition("@")
+    if domain.isascii():
+        return email
+    try:
+        return f"{local}@{_ascii_domain(domain)}"
+    except idna.IDNAError:
+        return email
 
 
 class HeaderInjectionError(ValueError):

@@ -13,13 +13,12 @@ import logging
 import threading
 from email.message import EmailMessage
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from service.db import Database
-from service.sending.models import OutboxMessage
-from service.sending.transport import Outcome, SmtpConnection, SmtpSettings
-from service.subscribers.models import utcnow
+from service.db import Database, utcnow
+from service.mail.models import OutboxMessage
+from service.mail.transport import FailoverTransport, Outcome, Reply, SmtpSettings
 
 log = logging.getLogger(__name__)
 
@@ -71,42 +70,74 @@ def _claim(db: Database, limit: int) -> list[int]:
     return claimed
 
 
-def deliver_due(db: Database, smtp: SmtpSettings, limit: int = CLAIM_BATCH) -> int:
-    """Send the due messages over one connection. Returns how many were sent."""
+def deliver_due(db: Database, servers: list[SmtpSettings], limit: int = CLAIM_BATCH) -> int:
+    """Send the due messages over one connection per server tried. Returns how many were sent.
+
+    Each message is read in one short transaction and its result written in another, matched
+    on its lease: no transaction stays open while an SMTP server thinks.
+    """
     ids = _claim(db, limit)
     if not ids:
         return 0
     sent = 0
-    connection = SmtpConnection(smtp)
+    transport = FailoverTransport(servers)
     try:
         for message_id in ids:
             with db.session() as session:
                 row = session.get(OutboxMessage, message_id)
                 if row is None or row.status != "sending":
                     continue
-                reply = connection.send(row.mail_from, row.to_address, row.message)
-                row.attempts += 1
-                row.last_reply = str(reply)[:1000]
-                row.lease_until = None
-                if reply.outcome is Outcome.SENT:
-                    row.status, row.sent_at = "sent", utcnow()
-                    sent += 1
-                elif reply.outcome is Outcome.FAILED or row.attempts >= MAX_ATTEMPTS:
-                    row.status = "failed"
-                    log.warning("outbox %s to %s failed: %s", row.id, row.to_address, reply)
-                else:
-                    row.status = "pending"
-                    row.next_attempt_at = utcnow() + RETRY_DELAYS[row.attempts - 1]
-                    log.info("outbox %s deferred: %s", row.id, reply)
+                mail_from, to, data, attempts = row.mail_from, row.to_address, row.message, row.attempts
+            reply = transport.send(mail_from, to, data)
+            sent += _record(db, message_id, attempts + 1, reply)
     finally:
-        connection.close()
+        transport.close()
     return sent
+
+
+def _record(db: Database, message_id: int, attempts: int, reply: Reply) -> int:
+    values: dict = {"attempts": attempts, "last_reply": str(reply)[:1000], "lease_until": None}
+    if reply.outcome is Outcome.SENT:
+        values.update(status="sent", sent_at=utcnow())
+    elif reply.outcome is Outcome.FAILED or attempts >= MAX_ATTEMPTS:
+        values.update(status="failed")
+        log.warning("outbox %s failed: %s", message_id, reply)
+    else:
+        values.update(status="pending", next_attempt_at=utcnow() + RETRY_DELAYS[attempts - 1])
+        log.info("outbox %s deferred: %s", message_id, reply)
+    with db.session() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == "sending")
+            .values(**values)
+        )
+    return 1 if reply.outcome is Outcome.SENT else 0
+
+
+def prune(session: Session, older_than: dt.timedelta) -> int:
+    """Delete mail that was sent (or given up on) longer ago than the retention period: the
+    outbox holds addresses, names and links, and keeps them no longer than it needs to."""
+    cutoff = utcnow() - older_than
+    result = session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.status.in_(("sent", "failed")), OutboxMessage.created_at < cutoff
+        )
+    )
+    return result.rowcount or 0
+
+
+def forget_address(session: Session, address: str) -> int:
+    """Delete every outbox message to an address, sent or not: its reader deleted their data."""
+    result = session.execute(
+        delete(OutboxMessage).where(func.lower(OutboxMessage.to_address) == address.lower())
+    )
+    return result.rowcount or 0
 
 
 class OutboxRelay:
     """A background thread that delivers the outbox after each commit and every so often."""
 
-    def __init__(self, db: Database, smtp: SmtpSettings, poll_seconds: float = RELAY_POLL_SECONDS):
+    def __init__(self, db: Database, smtp: list[SmtpSettings], poll_seconds: float = RELAY_POLL_SECONDS):
         self.db = db
         self.smtp = smtp
         self.poll_seconds = poll_seconds

@@ -207,6 +207,16 @@ class FailoverTransport:
             self.current = (self.current + 1) % len(self.connections)
         return reply
 
+    def send(self, mail_from: str, to: str, data: bytes) -> Reply:
+        """Like send_prepared, for bytes that still need dot-stuffing (a stdlib message)."""
+        reply = Reply(Outcome.DEFERRED, 0, "no SMTP server")
+        for _ in range(len(self.connections)):
+            reply = self.connections[self.current].send(mail_from, to, data)
+            if reply.code != 0:
+                return reply
+            self.current = (self.current + 1) % len(self.connections)
+        return reply
+
     def close(self) -> None:
         for connection in self.connections:
             connection.close()

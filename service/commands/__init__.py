@@ -1,0 +1,1 @@
+"""The ``newsletter`` command's subcommands, one module per purpose; service.cli assembles them."""
