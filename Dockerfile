@@ -1,6 +1,9 @@
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# Production, said explicitly (it is also what a process with no NEWSLETTER_ENV runs as): the
+# app refuses to start without NEWSLETTER_SECRET_KEY or _FILE holding 32 bytes or more.
+ENV NEWSLETTER_ENV=production
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY service ./service

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Set-up in one command: a virtual environment in .venv, the project installed into it, then
 
-    python3 dev.py serve   run the service on embedded defaults (SQLite, no other servers)
+    python3 dev.py serve   run the service in development on embedded defaults (SQLite, no
+                           other servers)
     python3 dev.py test    run the test suite (pytest arguments may follow)
 
 Needs only Python 3.11+. Re-installs only when pyproject.toml changes.
@@ -57,7 +58,11 @@ def main() -> int:
     args = sys.argv[2:]
     if command == "serve":
         ensure_environment("")
-        return subprocess.call([str(BIN / "newsletter"), "dev", *args], cwd=ROOT)
+        # Development is chosen here, explicitly; `newsletter dev` records it in instance/ so
+        # that commands run in a second terminal find it. Anything else runs as production.
+        env = {**os.environ}
+        env.setdefault("NEWSLETTER_ENV", "development")
+        return subprocess.call([str(BIN / "newsletter"), "dev", *args], cwd=ROOT, env=env)
     if command == "test":
         ensure_environment("test")
         return subprocess.call([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)

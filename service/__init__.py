@@ -22,6 +22,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     )
     app.config.update(
         SECRET_KEY=config.secret_key,
+        SECRET_KEY_FALLBACKS=config.old_secret_keys,  # sessions signed before a rotation
         NEWSLETTER=config,
         WTF_CSRF_TIME_LIMIT=None,  # the session cookie's life bounds it; forms may sit open
         SESSION_COOKIE_HTTPONLY=True,

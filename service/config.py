@@ -16,6 +16,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # The signing secret used when none is configured. Fine for a laptop, refused in production.
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"
+# Production wants at least this many bytes of key (HMAC-SHA256 keys shorter than this weaken it).
+MIN_SECRET_KEY_BYTES = 32
+ENVIRONMENTS = ("development", "production")
+# ``newsletter dev`` writes this file into the instance folder. A process that is given no
+# NEWSLETTER_ENV runs in development only when its instance folder has it, so the quickstart's
+# second terminal works; anything else (gunicorn in a container) runs as production.
+DEV_MARKER = "development-mode"
 
 
 class ConfigError(ValueError):
@@ -24,9 +31,12 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Config:
-    env: str = "development"
+    env: str = "production"
     secret_key: str = DEV_SECRET_KEY
     secret_key_file: str = ""
+    secret_key_old: str = ""
+    preferences_token_days: int = 90
+    outbox_retention_days: int = 7
     instance_dir: Path = PROJECT_ROOT / "instance"
     database_url: str = ""
     redis_url: str = ""
@@ -72,7 +82,17 @@ class Config:
 
     @property
     def is_production(self) -> bool:
-        return self.env == "production"
+        return self.env != "development"
+
+    @property
+    def old_secret_keys(self) -> list[str]:
+        """Keys that signed tokens still in readers' mailboxes: they verify, never sign."""
+        return [key.strip() for key in self.secret_key_old.split(",") if key.strip()]
+
+    @property
+    def secret_keys(self) -> list[str]:
+        """Every key a token may be signed with, oldest first: itsdangerous signs with the last."""
+        return [*self.old_secret_keys, self.secret_key]
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -94,10 +114,10 @@ class Config:
         return address.rpartition("@")[2] or "localhost"
 
     def validate(self) -> Config:
-        if self.is_production and self.secret_key == DEV_SECRET_KEY:
-            raise ConfigError(
-                "NEWSLETTER_SECRET_KEY must be set to a long random value in production"
-            )
+        if self.env not in ENVIRONMENTS:
+            raise ConfigError(f"NEWSLETTER_ENV must be development or production, not {self.env!r}")
+        if self.is_production:
+            self._validate_production_keys()
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"NEWSLETTER_BASE_URL must be an http(s) URL, got {self.base_url!r}")
         try:
@@ -111,9 +131,30 @@ class Config:
             parse_many(self.signup_address_rate_limit)
         except ValueError:
             raise ConfigError("NEWSLETTER_SIGNUP_*RATE_LIMIT must read like '10/minute;100/hour'") from None
-        if self.env not in ("development", "production"):
-            raise ConfigError(f"NEWSLETTER_ENV must be development or production, not {self.env!r}")
+        if self.preferences_token_days < 1:
+            raise ConfigError("NEWSLETTER_PREFERENCES_TOKEN_DAYS must be 1 or more")
+        if self.outbox_retention_days < 0:
+            raise ConfigError("NEWSLETTER_OUTBOX_RETENTION_DAYS must not be negative")
         return self
+
+    def _validate_production_keys(self) -> None:
+        advice = (
+            "set NEWSLETTER_SECRET_KEY (or NEWSLETTER_SECRET_KEY_FILE) to a long random value, e.g."
+            " python3 -c 'import secrets; print(secrets.token_urlsafe(48))';"
+            " for a laptop, NEWSLETTER_ENV=development"
+        )
+        if self.secret_key == DEV_SECRET_KEY:
+            raise ConfigError(f"production refuses the development secret key: {advice}")
+        if len(self.secret_key.encode("utf-8")) < MIN_SECRET_KEY_BYTES:
+            raise ConfigError(
+                f"NEWSLETTER_SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes: {advice}"
+            )
+        for old in self.old_secret_keys:
+            if old == DEV_SECRET_KEY or len(old.encode("utf-8")) < MIN_SECRET_KEY_BYTES:
+                raise ConfigError(
+                    "NEWSLETTER_SECRET_KEY_OLD holds the development key or one shorter than"
+                    f" {MIN_SECRET_KEY_BYTES} bytes: tokens it signed could be forged"
+                )
 
 
 def _convert(raw: str, kind: Any, name: str) -> Any:
@@ -160,6 +201,25 @@ def load_config(environ: dict[str, str] | None = None, **overrides: Any) -> Conf
     config = replace(Config(), **values)
     if overrides:
         config = replace(config, **overrides)
+    if "env" not in values and "env" not in overrides and is_marked_development(config.instance_dir):
+        config = replace(config, env="development")
     if config.base_url.endswith("/"):
         config = replace(config, base_url=config.base_url.rstrip("/"))
     return config.validate()
+
+
+def is_marked_development(instance_dir: Path) -> bool:
+    return (instance_dir / DEV_MARKER).is_file()
+
+
+def mark_development(instance_dir: Path) -> Path:
+    """Record in the instance folder that it belongs to a development run (``newsletter dev``)."""
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    marker = instance_dir / DEV_MARKER
+    marker.write_text(
+        "Written by `newsletter dev`. Commands that use this instance folder and are given no\n"
+        "NEWSLETTER_ENV run in development (the development secret key is accepted).\n"
+        "Delete this file, or set NEWSLETTER_ENV=production, to run as production.\n",
+        encoding="utf-8",
+    )
+    return marker

@@ -87,9 +87,9 @@ def dev(host: str | None, port: int | None) -> None:
     from service.devinbox import DevInbox
     from service.subscribers.lists import ensure_default_list
 
-    config = replace(cli_config(), dev_inbox=True)
+    config = replace(_development_config(), dev_inbox=True)
     host, port = host or config.host, port or config.port
-    if port != config.port and config.base_url == load_config({}).base_url:
+    if port != config.port and config.base_url == Config().base_url:
         config = replace(config, base_url=f"http://{host}:{port}")
     inbox_url = urlsplit(config.smtp_url)
     inbox = None
@@ -100,6 +100,7 @@ def dev(host: str | None, port: int | None) -> None:
     with app.extensions["db"].session() as session:
         ensure_default_list(session, config.newsletter_name, config.language)
     app.extensions["outbox"].kick()  # deliver what an earlier run left queued
+    app.extensions["signups"].kick()
     helpers = _start_celery(config)
     # A plain `kill` must stop the worker and beat too, as Ctrl+C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -118,9 +119,30 @@ def dev(host: str | None, port: int | None) -> None:
                 helper.wait(timeout=10)
             except Exception:  # noqa: BLE001 - stop it for good
                 helper.kill()
+        app.extensions["signups"].stop()
         app.extensions["outbox"].stop()
         if inbox:
             inbox.stop()
+
+
+def _development_config() -> Config:
+    """``newsletter dev`` is development, said explicitly, and recorded in the instance folder
+    so that other commands run against it (the quickstart's second terminal) are too."""
+    import os
+
+    from service.config import ConfigError, mark_development
+
+    if os.environ.get("NEWSLETTER_ENV", "development") != "development":
+        raise click.ClickException(
+            "newsletter dev runs in development; NEWSLETTER_ENV says"
+            f" {os.environ['NEWSLETTER_ENV']!r} (unset it, or use newsletter serve)"
+        )
+    try:
+        config = load_config(env="development")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    mark_development(config.instance_dir)
+    return config
 
 
 def _start_celery(config: Config) -> list:  # type: ignore[type-arg]
@@ -130,7 +152,8 @@ def _start_celery(config: Config) -> list:  # type: ignore[type-arg]
     import subprocess
 
     env = dict(os.environ)
-    for name in ("base_url", "smtp_url", "instance_dir", "secret_key", "database_url", "redis_url"):
+    for name in ("env", "base_url", "smtp_url", "instance_dir", "secret_key", "database_url",
+                 "redis_url"):
         value = str(getattr(config, name))
         if value:
             env[f"NEWSLETTER_{name.upper()}"] = value

@@ -32,7 +32,8 @@ def renderer() -> IssueRenderer:
 
 @pytest.fixture(scope="module")
 def config():  # type: ignore[no-untyped-def]
-    return load_config(environ={}, base_url=TEST_BASE_URL, secret_key="seed-test-key")
+    return load_config(environ={}, env="development", base_url=TEST_BASE_URL,
+                       secret_key="seed-test-key")
 
 
 LINKS = LinkBuilder(TEST_BASE_URL, TokenSigner("seed-test-key"))

@@ -85,7 +85,7 @@ def send_config(config, redis_server):  # type: ignore[no-untyped-def]
 
 def env_for(config) -> dict[str, str]:  # type: ignore[no-untyped-def]
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    for name in ("database_url", "redis_url", "smtp_url", "base_url", "secret_key",
+    for name in ("env", "database_url", "redis_url", "smtp_url", "base_url", "secret_key",
                  "send_retry_base_seconds", "send_retry_max_seconds", "sweep_seconds",
                  "send_batch_size", "send_lease_seconds", "send_max_consecutive_errors",
                  "instance_dir", "send_rate", "bounce_domain"):
