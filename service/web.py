@@ -1,10 +1,11 @@
-"""Web plumbing: proxies, CSRF, rate limits, languages, error pages, blueprints, services."""
+"""Web plumbing: proxies, CSRF, rate limits, languages, security headers, error pages,
+blueprints, services."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, Response, render_template
 from flask_babel import gettext as _
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -20,7 +21,23 @@ from service.mail.transport import parse_smtp_urls
 from service.subscribers.emails import TransactionalEmails
 from service.subscribers.links import LinkBuilder
 from service.subscribers.services import SubscriberService
+from service.subscribers.signups import SignupRelay
 from service.tokens import TokenSigner
+
+# Every HTML page: no script at all, styles inline, images from anywhere (issues link them),
+# forms only to this site, and no framing by another site (clickjacking).
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'none'",
+    "img-src * data:",
+    "media-src *",
+    "style-src 'unsafe-inline'",
+    "frame-src 'self'",
+    "form-action 'self'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+])
+# Endpoints that take a POST which signs someone up or mails someone: one per-IP budget.
+SIGNUP_ENDPOINTS = ("subscribers.subscribe", "subscribers.api_subscribe", "subscribers.renew")
 
 
 def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
@@ -37,10 +54,13 @@ def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
         headers_enabled=True,
     )
 
-    links = LinkBuilder(config.base_url, TokenSigner(config.secret_key), config.inbound_domain)
+    links = LinkBuilder(config.base_url, TokenSigner.from_config(config), config.inbound_domain)
     emails = TransactionalEmails(config, renderer)
-    app.extensions["subscribers"] = SubscriberService(config, emails, links)
-    app.extensions["outbox"] = OutboxRelay(app.extensions["db"], parse_smtp_urls(config.smtp_url))
+    service = SubscriberService(config, emails, links)
+    outbox = OutboxRelay(app.extensions["db"], parse_smtp_urls(config.smtp_url))
+    app.extensions["subscribers"] = service
+    app.extensions["outbox"] = outbox
+    app.extensions["signups"] = SignupRelay(app.extensions["db"], service, on_mail=outbox.kick)
 
     address_limits = parse_many(config.signup_address_rate_limit)
 
@@ -60,13 +80,16 @@ def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
 
         app.register_blueprint(devinbox_blueprint)
 
-    for endpoint in ("subscribers.subscribe", "subscribers.api_subscribe"):
-        app.view_functions[endpoint] = limiter.limit(
-            config.signup_rate_limit, methods=["POST"]
-        )(app.view_functions[endpoint])
+    # One budget per IP shared by every endpoint that signs up or sends mail: a scope of its own
+    # per endpoint would let each allow the whole rate.
+    signup_limit = limiter.shared_limit(config.signup_rate_limit, scope="signup", methods=["POST"])
+    for endpoint in SIGNUP_ENDPOINTS:
+        app.view_functions[endpoint] = signup_limit(app.view_functions[endpoint])
     # The signed token is the credential of these POSTs; other sites post to the API.
     csrf.exempt(app.view_functions["subscribers.unsubscribe"])
     csrf.exempt(app.view_functions["subscribers.api_subscribe"])
+
+    app.after_request(security_headers)
 
     def page(title: str, message: str, status: int) -> tuple[str, int]:
         return render_template("site/error.html", title=title, message=message), status
@@ -86,3 +109,14 @@ def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
             _("The form expired or was sent twice. Go back, reload the page and try again."),
             400,
         )
+
+
+def security_headers(response: Response) -> Response:
+    """Headers for every response; a page that set its own policy (an SVG asset, a dev inbox
+    message shown sandboxed in a frame) keeps it."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers:
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers.setdefault("X-Frame-Options", "DENY")
+    return response

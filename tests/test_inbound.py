@@ -10,6 +10,7 @@ import pytest
 from service.inbound import InboundServer
 from service.subscribers.lists import create_list
 from service.subscribers.services import find_subscriber
+from service.tokens import _base36
 from tests.conftest import running_app
 from tests.smtp_sink import free_port
 
@@ -56,7 +57,11 @@ def test_forged_and_foreign_addresses_are_refused_at_rcpt(inbound_app) -> None: 
     mailto = app.extensions["subscribers"].links.unsubscribe_mailto(subscriber_id, key, list_id)
     good = mailto[len("mailto:") :].split("?")[0]
     forged = good.replace("unsubscribe-", "unsubscribe-1").replace("@", "0@")
-    other_subscriber = good.replace(f"unsubscribe-{subscriber_id:x}", "unsubscribe-zz", 1)
+    # The token's first number is the subscriber id in base 36: point it at another subscriber.
+    numbers = good.split("@")[0][len("unsubscribe-"):].split("-")
+    assert int(numbers[0], 36) == subscriber_id
+    other_subscriber = good.replace(f"unsubscribe-{numbers[0]}-", f"unsubscribe-{_base36(subscriber_id + 1)}-", 1)
+    assert other_subscriber != good
     with smtplib.SMTP("127.0.0.1", port) as smtp:
         for address in (forged, other_subscriber, "postmaster@elsewhere.example", "x@news.example.org"):
             with pytest.raises(smtplib.SMTPRecipientsRefused):

@@ -13,6 +13,15 @@ from service.subscribers.models import MailingList, Subscription
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 LANGUAGES = ("zh-CN", "en")
+MAX_LIST_NAME = 200
+# Characters no name can hold: C0/C1 controls (NUL cannot even be stored in PostgreSQL).
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_list_text(text: str) -> str:
+    """A list's name as one line of text: any characters, controls and line breaks aside.
+    It is shown as text everywhere (pages escape it; emails take it as data)."""
+    return " ".join(CONTROL.sub(" ", text).split())
 
 
 class ListError(ValueError):
@@ -32,14 +41,17 @@ def create_list(
         raise ListError(f"slug {slug!r} must be lower-case letters, digits and dashes")
     if language not in LANGUAGES:
         raise ListError(f"language must be one of {', '.join(LANGUAGES)}, not {language!r}")
-    if not name.strip():
+    name = clean_list_text(name)
+    if not name:
         raise ListError("a list needs a name")
+    if len(name) > MAX_LIST_NAME:
+        raise ListError(f"a list's name has at most {MAX_LIST_NAME} characters, not {len(name)}")
     mailing_list = MailingList(
         slug=slug,
-        name=name.strip(),
+        name=name,
         language=language,
         double_opt_in=double_opt_in,
-        description=description.strip(),
+        description=CONTROL.sub(" ", description).strip(),
     )
     try:
         with session.begin_nested():

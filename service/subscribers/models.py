@@ -101,3 +101,24 @@ class SubscriberEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SignupRequest(Base):
+    """A signup that the web request only validated and wrote down.
+
+    The request answers at once, whatever the address; a background relay (and beat's sweep)
+    does the work that differs between a known and a new address, so the answer's timing
+    tells nothing. The row is deleted in the transaction that processes it.
+    """
+
+    __tablename__ = "signup_request"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(50), default="")
+    ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -7,10 +7,11 @@ subscriber's event log. Mail it causes goes to the outbox in the same transactio
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,7 @@ from service.subscribers.links import ALL_LISTS, LinkBuilder
 from service.subscribers.models import (
     SUPPRESSED_STATUSES,
     MailingList,
+    SignupRequest,
     Subscriber,
     SubscriberEvent,
     Subscription,
@@ -80,16 +82,17 @@ class SubscriberService:
         """Sign an address up to a list. Returns whether a confirmation email was queued.
 
         Raises InvalidAddress for a bad address. Every other case looks the same to the
-        caller's visitor: no answer reveals whether the address was already known.
+        caller's visitor: no answer reveals whether the address was already known. The name
+        and attributes are kept for a new subscriber only: a signup never changes a known
+        reader's data (anyone can type anyone's address); the preferences link does.
         """
         address = normalise_address(email)
-        subscriber = self._get_or_create(session, address.email, address.key, source, ip)
+        subscriber, created = self._get_or_create(session, address.email, address.key, source, ip)
         if subscriber.status in SUPPRESSED_STATUSES:
             return False
-        if name and not subscriber.name:
+        if created:
             subscriber.name = clean_name(name)
-        if attributes and not subscriber.attributes:
-            subscriber.attributes = attributes
+            subscriber.attributes = attributes or {}
         subscription = self._subscription(session, subscriber, mailing_list, source)
         if subscription.status == "confirmed" and subscriber.status == "confirmed":
             return False
@@ -100,20 +103,33 @@ class SubscriberService:
         if subscription.status != "pending":
             subscription.status, subscription.updated_at = "pending", utcnow()
         record(session, subscriber, "signup", list_id=mailing_list.id, source=source, ip=ip)
-        if not self._claim_confirmation_slot(session, subscriber):
+        if not self._claim_mail_slot(session, subscriber):
             return False
+        # The link confirms the lists pending now, and no list that is added later.
+        session.flush()
+        pending = self._pending_list_ids(session, subscriber)
         message = self.emails.build(
-            "confirm", mailing_list, subscriber, self.links.confirm_url(subscriber)
+            "confirm", mailing_list, subscriber, self.links.confirm_url(subscriber, pending)
         )
         outbox.enqueue(session, "confirm", self.config.mail_from, smtp_address(subscriber.email), message)
         return True
 
+    @staticmethod
+    def _pending_list_ids(session: Session, subscriber: Subscriber) -> list[int]:
+        return list(
+            session.scalars(
+                select(Subscription.list_id).where(
+                    Subscription.subscriber_id == subscriber.id, Subscription.status == "pending"
+                )
+            )
+        )
+
     def _get_or_create(self, session: Session, email: str, key: str, source: str,
-                       ip: str | None) -> Subscriber:
+                       ip: str | None) -> tuple[Subscriber, bool]:
         query = select(Subscriber).where(Subscriber.email_key == key)
         subscriber = session.scalars(query).one_or_none()
         if subscriber is not None:
-            return subscriber
+            return subscriber, False
         try:
             with session.begin_nested():
                 subscriber = Subscriber(
@@ -122,8 +138,8 @@ class SubscriberService:
                 )
                 session.add(subscriber)
         except IntegrityError:  # a concurrent signup of the same address won the insert
-            subscriber = session.scalars(query).one()
-        return subscriber
+            return session.scalars(query).one(), False
+        return subscriber, True
 
     def _subscription(self, session: Session, subscriber: Subscriber, mailing_list: MailingList,
                       source: str) -> Subscription:
@@ -143,8 +159,9 @@ class SubscriberService:
                 subscription = session.scalars(query).one()
         return subscription
 
-    def _claim_confirmation_slot(self, session: Session, subscriber: Subscriber) -> bool:
-        """Atomically take the right to send a confirmation: one per address per interval."""
+    def _claim_mail_slot(self, session: Session, subscriber: Subscriber) -> bool:
+        """Atomically take the right to send a mail that someone else may have asked for (a
+        confirmation, a fresh preferences link): one per address per interval."""
         now = utcnow()
         result = session.execute(
             update(Subscriber)
@@ -162,20 +179,20 @@ class SubscriberService:
 
     # -------------------------------------------------------------- confirm
 
-    def confirm(self, session: Session, subscriber: Subscriber, ip: str | None) -> list[MailingList]:
-        """Confirm the address and every pending subscription. Idempotent."""
-        if subscriber.status == "blocklisted":
-            raise SubscriptionRefused("blocklisted")
-        pending = list(
-            session.scalars(
-                select(Subscription).where(
-                    Subscription.subscriber_id == subscriber.id, Subscription.status == "pending"
-                )
-            )
-        )
+    def confirm(self, session: Session, subscriber: Subscriber, ip: str | None,
+                list_ids: Collection[int] | None = None) -> list[MailingList]:
+        """Confirm the address and its pending subscriptions to ``list_ids`` (the lists its
+        confirmation link names; None: every pending one). Idempotent.
+
+        A suppressed address (bounced, complained, blocklisted) is refused: a confirmation
+        link must not undo what the mail system or an operator decided.
+        """
+        if subscriber.status in SUPPRESSED_STATUSES:
+            raise SubscriptionRefused(subscriber.status)
+        pending = self.pending_subscriptions(session, subscriber, list_ids)
         for subscription in pending:
             self._confirm_subscription(session, subscriber, subscription, "confirm", ip)
-        if subscriber.status != "confirmed":
+        if pending and subscriber.status != "confirmed":
             set_status(subscriber, "confirmed", "confirm")
             subscriber.confirm_ip, subscriber.confirmed_at = ip, utcnow()
         lists = [subscription.mailing_list for subscription in pending]
@@ -183,6 +200,17 @@ class SubscriberService:
             message = self.emails.build("welcome", lists[0], subscriber, f"{self.config.base_url}/archive")
             outbox.enqueue(session, "welcome", self.config.mail_from, smtp_address(subscriber.email), message)
         return lists
+
+    @staticmethod
+    def pending_subscriptions(session: Session, subscriber: Subscriber,
+                              list_ids: Collection[int] | None = None) -> list[Subscription]:
+        """The subscriptions a confirmation link would confirm."""
+        query = select(Subscription).where(
+            Subscription.subscriber_id == subscriber.id, Subscription.status == "pending"
+        )
+        if list_ids is not None:
+            query = query.where(Subscription.list_id.in_(list(list_ids)))
+        return list(session.scalars(query.order_by(Subscription.list_id)))
 
     def _confirm_subscription(self, session: Session, subscriber: Subscriber,
                               subscription: Subscription, source: str, ip: str | None) -> None:
@@ -272,5 +300,27 @@ class SubscriberService:
         }
 
     def delete(self, session: Session, subscriber: Subscriber) -> None:
-        """Remove the subscriber, their subscriptions and their history entirely."""
+        """Remove the subscriber, their subscriptions and their history entirely, with every
+        outbox message to the address and any signup of it still queued."""
+        for address in {subscriber.email, smtp_address(subscriber.email)}:
+            outbox.forget_address(session, address)
+        session.execute(delete(SignupRequest).where(SignupRequest.email_key == subscriber.email_key))
         session.delete(subscriber)
+
+    # -------------------------------------------------------------- a fresh link
+
+    def send_preferences_link(self, session: Session, subscriber: Subscriber) -> bool:
+        """Mail a fresh preferences link to the subscriber's own address (an expired link asked
+        for it). At most one such mail per address per interval. Returns whether one was queued."""
+        if subscriber.status in SUPPRESSED_STATUSES:
+            return False
+        mailing_list = next(
+            (s.mailing_list for s in subscriber.subscriptions), None
+        ) or session.scalars(select(MailingList).order_by(MailingList.id).limit(1)).one_or_none()
+        if mailing_list is None or not self._claim_mail_slot(session, subscriber):
+            return False
+        url = self.links.preferences_url(subscriber.id, subscriber.email_key)
+        message = self.emails.build("preferences", mailing_list, subscriber, url)
+        outbox.enqueue(session, "preferences", self.config.mail_from, smtp_address(subscriber.email), message)
+        record(session, subscriber, "preferences-link", source="expired-link")
+        return True

@@ -227,3 +227,76 @@ def _welcome_flow(welcoming) -> None:  # type: ignore[no-untyped-def]
         welcome = email.message_from_bytes(_outbox(session)[1].message, policy=email.policy.default)
         assert welcome["Subject"] == "欢迎订阅「嵌入式AI简报」"
         assert "每两周一期。" in welcome.get_body(("plain",)).get_content()
+
+
+def test_a_signup_never_changes_a_known_readers_name_or_data(ctx) -> None:  # type: ignore[no-untyped-def]
+    app, db, service, (news, digest, _open) = ctx
+    with db.session() as session:
+        service.subscribe(session, email="known@example.com", mailing_list=_list(session, news))
+        service.subscribe(session, email="named@example.com", name="Alice",
+                          attributes={"city": "Hangzhou"}, mailing_list=_list(session, news))
+    for list_id in (news, digest):
+        with db.session() as session:
+            for address in ("known@example.com", "named@example.com"):
+                service.subscribe(session, email=address, name="Mallory", attributes={"x": "y"},
+                                  mailing_list=_list(session, list_id))
+    with db.session() as session:
+        known = find_subscriber(session, "known@example.com")
+        named = find_subscriber(session, "named@example.com")
+        assert (known.name, known.attributes) == ("", {})
+        assert (named.name, named.attributes) == ("Alice", {"city": "Hangzhou"})
+
+
+@pytest.mark.parametrize("status", ["bounced", "complained", "blocklisted"])
+def test_confirm_refuses_every_suppressed_state(ctx, status: str) -> None:  # type: ignore[no-untyped-def]
+    app, db, service, (news, _digest, _open) = ctx
+    with db.session() as session:
+        service.subscribe(session, email="s@example.com", mailing_list=_list(session, news))
+    with db.session() as session:
+        [message] = _outbox(session)
+        find_subscriber(session, "s@example.com").status = status
+    with db.session() as session:
+        token = _confirm_link(message).rsplit("/", 1)[1]
+        target = resolve_token(session, service.links.signer, "confirm", token)
+        with pytest.raises(SubscriptionRefused):
+            service.confirm(session, target.subscriber, None, target.list_ids)
+    with db.session() as session:
+        subscriber = find_subscriber(session, "s@example.com")
+        assert subscriber.status == status
+        assert [s.status for s in subscriber.subscriptions] == ["pending"]
+
+
+def test_a_confirm_link_confirms_only_the_lists_pending_when_it_was_made(ctx) -> None:  # type: ignore[no-untyped-def]
+    app, db, service, (news, digest, _open) = ctx
+    with db.session() as session:
+        assert service.subscribe(session, email="t@example.com", mailing_list=_list(session, news))
+    with db.session() as session:  # later, someone else adds a list; no new email within the day
+        assert not service.subscribe(session, email="t@example.com", mailing_list=_list(session, digest))
+        [message] = _outbox(session)
+    with db.session() as session:
+        target = resolve_token(session, service.links.signer, "confirm",
+                               _confirm_link(message).rsplit("/", 1)[1])
+        assert target.list_ids == (news,)
+        confirmed = service.confirm(session, target.subscriber, None, target.list_ids)
+        assert [m.slug for m in confirmed] == ["news"]
+    with db.session() as session:
+        statuses = {s.list_id: s.status for s in find_subscriber(session, "t@example.com").subscriptions}
+        assert statuses == {news: "confirmed", digest: "pending"}
+
+
+def test_deleting_a_reader_removes_their_outbox_mail_and_queued_signups(ctx) -> None:  # type: ignore[no-untyped-def]
+    from service.subscribers.addresses import normalise_address
+    from service.subscribers.models import SignupRequest
+    from service.subscribers.signups import queue_signup
+
+    app, db, service, (news, _digest, _open) = ctx
+    with db.session() as session:
+        service.subscribe(session, email="Gone@例子.cn", name="读者", mailing_list=_list(session, news))
+        service.subscribe(session, email="stays@example.com", mailing_list=_list(session, news))
+        queue_signup(session, _list(session, news), normalise_address("gone@例子.cn"))
+    with db.session() as session:
+        assert len(_outbox(session)) == 2
+        service.delete(session, find_subscriber(session, "gone@例子.cn"))
+    with db.session() as session:
+        assert [m.to_address for m in _outbox(session)] == ["stays@example.com"]
+        assert session.scalar(select(func.count()).select_from(SignupRequest)) == 0
