@@ -48,40 +48,80 @@ class DevInbox:
 
 @dataclass(frozen=True)
 class Caught:
+    """One kept message. Whatever its bytes, reading it never raises: a part in an unknown
+    charset, or one that is not text at all, shows as its bytes."""
+
     name: str
     message: EmailMessage
 
+    def header(self, name: str) -> str:
+        try:
+            value = self.message[name]
+            return "" if value is None else str(value)
+        except Exception:  # noqa: BLE001 - a header the parser cannot read is shown raw
+            raw = self.message.get_all(name, failobj=[])
+            return " ".join(repr(item) for item in raw)
+
+    def _part(self, subtype: str) -> str:
+        try:
+            part = self.message.get_body((subtype,))
+        except Exception:  # noqa: BLE001
+            return ""
+        if part is None:
+            return ""
+        try:
+            content = part.get_content()
+            return content if isinstance(content, str) else _shown(content)
+        except Exception:  # noqa: BLE001 - LookupError (unknown charset), decoding errors...
+            return _shown(part.get_payload(decode=True) or b"")
+
     @property
     def html(self) -> str:
-        part = self.message.get_body(("html",))
-        return part.get_content() if part else ""
+        return self._part("html")
 
     @property
     def text(self) -> str:
-        part = self.message.get_body(("plain",))
-        return part.get_content() if part else ""
+        return self._part("plain")
+
+
+def _shown(data: bytes | object) -> str:
+    """Bytes that are not text in any charset we know, as text a page can show."""
+    if not isinstance(data, bytes):
+        return repr(data)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return repr(data)[2:-1]
 
 
 def _folder() -> Path:
     return current_app.config["NEWSLETTER"].instance_dir / "devinbox"
 
 
-def _read(path: Path) -> Caught:
-    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+def _read(path: Path) -> Caught | None:
+    try:
+        data = path.read_bytes()
+    except OSError:  # gone since the folder was listed
+        return None
+    message = email.message_from_bytes(data, policy=email.policy.default)
     return Caught(path.name, message)  # type: ignore[arg-type]
 
 
 @blueprint.get("")
 def inbox() -> str:
     paths = sorted(_folder().glob("*.eml"), reverse=True)[:MAX_LISTED]
-    return render_template("site/devinbox.html", messages=[_read(p) for p in paths])
+    caught = [c for c in map(_read, paths) if c is not None]
+    return render_template("site/devinbox.html", messages=caught)
 
 
 def _message(name: str) -> Caught:
     path = _folder() / name
     if "/" in name or not name.endswith(".eml") or not path.is_file():
         abort(404)
-    return _read(path)
+    caught = _read(path)
+    if caught is None:
+        abort(404)
+    return caught
 
 
 @blueprint.get("/<name>")

@@ -43,3 +43,33 @@ def test_a_confirmation_lands_in_the_dev_inbox_and_can_be_read(config) -> None: 
 
 def test_the_dev_inbox_is_off_unless_asked_for(client) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/dev/inbox").status_code == 404
+
+
+def test_a_message_in_an_unknown_charset_shows_as_bytes_not_a_500(config) -> None:  # type: ignore[no-untyped-def]
+    config = replace(config, dev_inbox=True)
+    folder = config.instance_dir / "devinbox"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "1-odd.eml").write_bytes(
+        b"From: a@example.com\r\nTo: b@example.com\r\n"
+        b"Subject: =?x-no-such-charset?q?caf=E9?=\r\nDate: nonsense\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=XX\r\n\r\n"
+        b"--XX\r\nContent-Type: text/plain; charset=x-no-such-charset\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\ncaf\xe9 \xff\xfe\r\n"
+        b"--XX\r\nContent-Type: text/html; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n!!!not base64\xff\r\n--XX--\r\n"
+    )
+    (folder / "2-binary.eml").write_bytes(b"\x00\xff garbage without headers \r\n\r\n\xfe")
+    app = create_app(config)
+    try:
+        client = app.test_client()
+        listing = client.get("/dev/inbox")
+        assert listing.status_code == 200
+        page = client.get("/dev/inbox/1-odd.eml")
+        assert page.status_code == 200
+        assert "caf\\xe9 \\xff\\xfe" in page.get_data(as_text=True)  # the bytes, shown as such
+        assert client.get("/dev/inbox/1-odd.eml/html").status_code == 200
+        for path in ("/dev/inbox/2-binary.eml", "/dev/inbox/2-binary.eml/html"):
+            assert client.get(path).status_code == 200
+    finally:
+        app.extensions["outbox"].stop()
+        app.extensions["db"].dispose()

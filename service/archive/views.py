@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 from pathlib import Path
 
 from flask import (
@@ -14,6 +13,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_from_directory,
     url_for,
 )
 from werkzeug.security import safe_join
@@ -79,6 +79,8 @@ def feed() -> Response:
 
 @blueprint.get("/assets/<path:name>")
 def asset(name: str) -> Response:
+    """A file from the issues folder, streamed, with an ETag and Last-Modified made from its
+    size and time (never a hash of its bytes per request), answering conditional requests."""
     root: Path = current_app.config["NEWSLETTER"].issues_dir
     joined = safe_join(str(root), name)
     if joined is None:
@@ -86,12 +88,14 @@ def asset(name: str) -> Response:
     path = Path(joined)
     if path.suffix.lower() not in ASSET_TYPES or not path.is_file():
         abort(404)
-    data = path.read_bytes()
-    mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    response = Response(data, mimetype=mimetype)
+    response = send_from_directory(
+        root, name, conditional=True, etag=True,
+        max_age=current_app.config["NEWSLETTER"].archive_cache_seconds,
+    )
+    response.cache_control.public = True
     if path.suffix.lower() == ".svg":
         # An SVG can carry script; served as an image it must not run in our origin.
         response.headers["Content-Security-Policy"] = (
             "default-src 'none'; style-src 'unsafe-inline'"
         )
-    return _cached(response, data)
+    return response

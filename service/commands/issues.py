@@ -17,7 +17,8 @@ def issues_group() -> None:
 
 @issues_group.command("list")
 def issues_list() -> None:
-    """Every issue with date, slug and title, newest first; bad files are named on stderr."""
+    """Every issue with date, slug and title, newest first; bad files and guesses (a title
+    made up for a file that names none) are named on stderr."""
     from service.issues.loader import load_issues
 
     config = cli_config()
@@ -25,6 +26,8 @@ def issues_list() -> None:
     for issue in collection.issues:
         flags = " (draft)" if issue.draft else ""
         click.echo(f"{issue.date.isoformat()}  {issue.slug}  {issue.title}{flags}")
+    for warning in collection.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for error in collection.errors:
         click.echo(f"error: {error}", err=True)
     if collection.errors:
@@ -61,6 +64,8 @@ def render(issue: str, fmt: str, address: str) -> None:
             loaded = library.collection().by_slug(issue)
             if loaded is None:
                 raise click.ClickException(f"no issue file or slug {issue!r}")
+        for warning in loaded.warnings:
+            click.echo(f"warning: {warning}", err=True)
         compiled = library.renderer.compile(loaded, library.collection().slug_for_stem)
         for asset in compiled.missing_assets:
             click.echo(

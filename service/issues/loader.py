@@ -2,6 +2,8 @@
 
 A bad file raises :class:`IssueError` with one line naming the file and the
 problem; :func:`load_issues` collects those errors so the other issues still load.
+A file that loads but needed a guess (no title anywhere) carries a warning that the
+commands print.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ H1_LINE = re.compile(r"^ {0,3}#(?!#)[ \t]+(.+?)[ \t#]*$")
 SLUG_UNSAFE = re.compile(r"[^\w-]+")
 # C0 controls other than tab, newline, carriage return and form feed mean a corrupt file.
 MAX_TITLE_LINE = 120
+# A title made from a file's first line is cut here, at a word boundary where there is one.
+FALLBACK_TITLE_MAX = 60
+LINE_MARKUP = re.compile(r"!\[[^\]]*\]\([^)]*\)|<[^>]*>")
+LINK_MARKUP = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+LEADING_MARKERS = re.compile(r"^(?:\s*(?:[#>*+|-]+|\d+[.)])\s+)+")
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
@@ -46,6 +53,7 @@ class Issue:
     long_form: bool = False
     source_hash: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # guesses the loader made, for the editor to see
 
     @property
     def stem(self) -> str:
@@ -171,6 +179,28 @@ def _take_title_line(body: str) -> tuple[str | None, str]:
     return None, body
 
 
+def _fallback_title(body: str) -> str:
+    """A title for a file that names none: its first line with text, without markup, cut at a
+    sensible length; "" when no line has any text."""
+    for line in body.split("\n"):
+        text = LINK_MARKUP.sub(r"\1", LINE_MARKUP.sub(" ", line))
+        text = LEADING_MARKERS.sub("", text)
+        text = " ".join(text.replace("*", " ").replace("`", " ").split()).strip(" _~=-|")
+        if text:
+            return _cut(text, FALLBACK_TITLE_MAX)
+    return ""
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:，。；：、") + "…"
+
+
 def _looks_long_form(body: str) -> bool:
     """True for prose with no Markdown structure: one paragraph per line, no blank lines."""
     lines = [line for line in body.split("\n") if line.strip()]
@@ -189,6 +219,7 @@ def parse_issue(raw: bytes, path: Path, tz: dt.tzinfo = dt.UTC) -> Issue:
     meta, body, _ = split_front_matter(text, path)
     meta = {str(k).lower(): v for k, v in meta.items()}
     heading, body_without_heading = _take_title_heading(body)
+    warnings: list[str] = []
 
     if meta.get("title") is not None:
         title = _text(meta["title"], path, "title")
@@ -197,12 +228,18 @@ def parse_issue(raw: bytes, path: Path, tz: dt.tzinfo = dt.UTC) -> Issue:
     elif heading is not None:
         title, body = " ".join(heading.split()), body_without_heading
     else:
-        first_line, body = _take_title_line(body)
-        if first_line is None:
-            raise IssueError(
-                path, "no title: add 'title:' to the front matter or start with '# Title'"
+        first_line, rest = _take_title_line(body)
+        if first_line is not None:
+            title, body = first_line, rest
+        else:
+            # Keep the whole body: the first line is shown as the start of the text too.
+            title = _fallback_title(body)
+            source = "its first line" if title else "the file name"
+            title = title or _cut(" ".join(path.stem.split()), FALLBACK_TITLE_MAX) or "untitled"
+            warnings.append(
+                f"{path.name}: no title (no 'title:' in the front matter, no '# Title', no short"
+                f" first line followed by a blank line); using {source}: {title!r}"
             )
-        title = first_line
 
     if meta.get("date") is not None:
         date = _as_date(meta["date"], path, "date")
@@ -236,6 +273,7 @@ def parse_issue(raw: bytes, path: Path, tz: dt.tzinfo = dt.UTC) -> Issue:
         long_form=form == "article" or (form == "auto" and _looks_long_form(body)),
         source_hash=hashlib.sha256(raw).hexdigest(),
         extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
+        warnings=tuple(warnings),
     )
 
 
@@ -253,6 +291,10 @@ class IssueCollection:
 
     issues: list[Issue]
     errors: list[IssueError]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [warning for issue in self.issues for warning in issue.warnings]
 
     def by_slug(self, slug: str) -> Issue | None:
         return next((issue for issue in self.issues if issue.slug == slug), None)

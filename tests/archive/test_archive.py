@@ -91,3 +91,38 @@ def test_assets_are_served_and_sources_are_not(client) -> None:  # type: ignore[
 def test_root_redirects_to_archive(client) -> None:  # type: ignore[no-untyped-def]
     response = client.get("/")
     assert response.status_code == 302 and response.headers["Location"].endswith("/archive")
+
+
+def test_assets_are_streamed_with_validators_from_size_and_time(config, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import shutil
+    import types
+
+    import service.archive.views as archive_views
+
+    def no_hashing(*_args):  # type: ignore[no-untyped-def]
+        raise AssertionError("an asset's bytes were hashed for a request")
+
+    monkeypatch.setattr(archive_views, "hashlib", types.SimpleNamespace(sha256=no_hashing))
+
+    issues_dir = tmp_path / "issues"
+    shutil.copytree(PROJECT_ROOT / "issues", issues_dir)
+    app = create_app(replace(config, issues_dir=issues_dir))
+    client = app.test_client()
+    path = issues_dir / "qrcode.png"
+    try:
+        first = client.get("/assets/qrcode.png")
+        assert first.status_code == 200 and first.get_data() == path.read_bytes()
+        etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+        assert "public" in first.headers["Cache-Control"] and "max-age=" in first.headers["Cache-Control"]
+        assert client.get("/assets/qrcode.png", headers={"If-None-Match": etag}).status_code == 304
+        assert client.get("/assets/qrcode.png", headers={"If-Modified-Since": modified}).status_code == 304
+        ranged = client.get("/assets/qrcode.png", headers={"Range": "bytes=0-3"})
+        assert ranged.status_code == 206 and ranged.get_data() == b"\x89PNG"
+        # The same bytes with a new time are a new version: the tag follows size and time.
+        stat = path.stat()
+        os.utime(path, (stat.st_atime, stat.st_mtime + 60))
+        touched = client.get("/assets/qrcode.png", headers={"If-None-Match": etag})
+        assert touched.status_code == 200 and touched.headers["ETag"] != etag
+    finally:
+        app.extensions["db"].dispose()

@@ -67,7 +67,7 @@ def test_naive_send_at_is_read_in_the_given_timezone() -> None:
         (b"---\ntitle: a\n  bad: indent\n---\nbody\n", "x.md: invalid front matter at line 3"),
         (b"---\ntitle: a\n", "x.md: front matter opened with '---' on line 1 is never closed"),
         (b"---\n- a list\n---\nbody\n", "x.md: front matter must be a mapping"),
-        (b"no title here, just one long paragraph of text\nthat goes on", "x.md: no title"),
+        (b"no title here, just one long paragraph of text\nthat goes on", "x.md: no date"),
         (b"# Title without a date\n\nbody\n", "x.md: no date"),
         (b"---\ndate: someday\n---\n# T\n\nbody", "x.md: front matter 'date' is not a date"),
         (
@@ -118,3 +118,37 @@ def test_plain_text_issue_takes_its_first_line_as_title() -> None:
         dt.date(2020, 3, 4),
         True,
     )
+
+
+def test_a_file_with_no_title_anywhere_takes_its_first_line_and_keeps_its_body() -> None:
+    """A talk transcript: one paragraph per line, no heading, no blank line after line one."""
+    lines = [
+        "今天我想和大家聊一聊在只有 256KB 内存的微控制器上运行视觉模型这件事，这是一段很长的开场白，"
+        "从传感器讲到模型，再从模型讲到部署，一口气讲完。",
+        "第二段：量化与剪枝。",
+        "第三段：部署。",
+    ]
+    issue = parse("\n".join(lines) + "\n", "2026-10-12-talk.md")
+    assert issue.title.startswith("今天我想和大家聊一聊") and issue.title.endswith("…")
+    assert len(issue.title) <= 60
+    assert issue.body.strip().split("\n") == lines  # the body loses nothing
+    assert issue.date == dt.date(2026, 10, 12)
+    [warning] = issue.warnings
+    assert warning.startswith("2026-10-12-talk.md: no title") and "first line" in warning
+
+
+def test_the_fallback_title_is_text_and_else_the_file_name() -> None:
+    issue = parse("**Hello** [world](https://x.org) <b>again</b>\nmore text\n", "2020-05-06.md")
+    assert issue.title == "Hello world again" and len(issue.warnings) == 1
+    issue = parse('<div class="x">\n![](a.png)\n</div>\n', "2020-05-06 talk.md")
+    assert issue.title == "2020-05-06 talk" and "file name" in issue.warnings[0]
+    titled = parse("# T 2020-01-01\n\nbody\n")
+    assert titled.warnings == ()
+
+
+def test_load_issues_collects_the_warnings(tmp_path: Path) -> None:
+    (tmp_path / "2020-01-01.md").write_text("# 第一期 (2020-01-01)\n\n内容\n", encoding="utf-8")
+    (tmp_path / "2020-02-01.md").write_text("第一行\n第二行\n", encoding="utf-8")
+    collection = load_issues(tmp_path)
+    assert collection.errors == [] and len(collection.issues) == 2
+    assert [w.split(":")[0] for w in collection.warnings] == ["2020-02-01.md"]

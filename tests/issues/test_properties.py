@@ -105,3 +105,30 @@ def test_markdown_shaped_text(pieces: list[str]) -> None:
 @given(st.lists(MARKDOWN_PIECES, max_size=40))
 def test_front_matter_shaped_text(pieces: list[str]) -> None:
     _render_or_clear_error(("---\n" + "".join(pieces) + "\n---\n# T 2020-01-01\n\nx").encode())
+
+
+@SETTINGS
+@given(st.text(max_size=1500))
+def test_a_file_that_names_no_title_still_renders_and_keeps_its_body(text: str) -> None:
+    """With a date in the file name, any text loads (or gets one clear line), and a title
+    made up from the first line takes nothing out of the body."""
+    from service.issues.loader import decode_source, split_front_matter
+
+    path = Path("2020-01-01.md")
+    raw = text.encode("utf-8", "surrogatepass")
+    try:
+        issue = parse_issue(raw, path)
+    except IssueError as exc:
+        assert str(exc).startswith("2020-01-01.md: ") and "\n" not in str(exc)
+        assert "no title" not in str(exc)
+        return
+    if issue.warnings:
+        _meta, body, _lines = split_front_matter(decode_source(raw, path), path)
+        assert issue.body == body and issue.title
+        assert len(issue.title) <= 60
+    try:
+        compiled = RENDERER.compile(issue)
+    except IssueError as exc:  # a renderer's refusal is one clear line too
+        assert str(exc).startswith("2020-01-01.md: ") and "\n" not in str(exc)
+        return
+    assert compiled.html.startswith("<!DOCTYPE html>")
