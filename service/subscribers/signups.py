@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from service.db import Database
-from service.subscribers.addresses import Address, InvalidAddress
+from service.subscribers.addresses import Address, InvalidAddress, clean_name
 from service.subscribers.models import MailingList, SignupRequest
 from service.subscribers.services import SubscriberService
 
@@ -40,7 +40,7 @@ def queue_signup(session: Session, mailing_list: MailingList, address: Address, 
     session.add(
         SignupRequest(
             list_id=mailing_list.id, email=address.email, email_key=address.key,
-            name=name[:200], source=source[:50], ip=ip,
+            name=clean_name(name), source=source[:50], ip=ip,
         )
     )
 

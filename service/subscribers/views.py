@@ -38,6 +38,7 @@ from service.subscribers.forms import (
     chosen_ids,
 )
 from service.subscribers.links import ALL_LISTS, TokenTarget, resolve_expired, resolve_token
+from service.subscribers.lists import SLUG
 from service.subscribers.models import SUPPRESSED_STATUSES, MailingList, Subscriber
 from service.subscribers.services import SubscriberService, SubscriptionRefused
 from service.subscribers.signups import queue_signup
@@ -68,6 +69,8 @@ def _kick_outbox() -> None:
 def _find_list(session: Session, slug: str | None) -> MailingList | None:
     query = select(MailingList).order_by(MailingList.id)
     if slug:
+        if not SLUG.match(slug):  # not a slug any list can have (PostgreSQL refuses NUL)
+            return None
         query = query.where(MailingList.slug == slug)
     return session.scalars(query.limit(1)).one_or_none()
 

@@ -11,6 +11,8 @@ import time
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from service.mail.models import OutboxMessage
@@ -18,7 +20,7 @@ from service.subscribers.links import make_token
 from service.subscribers.lists import create_list
 from service.subscribers.models import SubscriberEvent
 from service.subscribers.services import find_subscriber
-from tests.conftest import running_app
+from tests.conftest import process_signups, running_app
 from tests.subscribers.test_pages import _csrf, _outbox_count, _signup, _subscriber, _token
 
 
@@ -280,3 +282,44 @@ def test_a_token_from_the_old_key_still_works_after_a_rotation(site) -> None:  #
         assert new_token != old_token
     with running_app(replace(config, secret_key="a-brand-new-key")) as forgetful:
         assert forgetful.test_client().get(f"/unsubscribe/{old_token}").status_code == 400
+
+
+# ------------------------------------------------------------------ any text, never a 500
+
+@pytest.fixture
+def unlimited(config):  # type: ignore[no-untyped-def]
+    roomy = replace(config, signup_rate_limit="100000/minute", signup_address_rate_limit="100000/hour")
+    with running_app(roomy) as app:
+        with app.extensions["db"].session() as session:
+            create_list(session, "digest", "Monthly digest", language="en")
+        yield app
+
+
+ANY_TEXT = st.text(max_size=260) | st.sampled_from(["²", "\x00", "a\r\nBcc: x@example.com", "<script>", "=?utf-8?b?QQ==?="])
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(name=ANY_TEXT, email_text=ANY_TEXT, lists=st.lists(ANY_TEXT, max_size=3))
+def test_any_text_in_any_field_gets_an_answer_never_a_500(unlimited, name: str, email_text: str,  # type: ignore[no-untyped-def]
+                                                           lists: list[str]) -> None:
+    app = unlimited
+    client = app.test_client()
+    page = client.get("/subscribe/digest").get_data(as_text=True)
+    for email_value in (email_text, "fuzz@example.com"):
+        response = client.post("/subscribe/digest", data={
+            "csrf_token": _csrf(page), "email": email_value, "name": name,
+        })
+        assert response.status_code in (200, 400), response.status_code
+        api = client.post("/api/subscribe", json={"email": email_value, "name": name, "list": name})
+        assert api.status_code in (202, 400, 404), api.status_code
+    process_signups(app)
+    with app.extensions["db"].session() as session:
+        subscriber = find_subscriber(session, "fuzz@example.com")
+        subscriber_id, key = subscriber.id, subscriber.email_key
+    url = app.extensions["subscribers"].links.preferences_url(subscriber_id, key)
+    form = client.get(url).get_data(as_text=True)
+    saved = client.post(url, data={"csrf_token": _csrf(form), "name": name, "lists": lists})
+    assert saved.status_code in (200, 400), saved.status_code
+    for purpose in ("confirm", "unsubscribe", "preferences"):
+        assert client.get(f"/{purpose}/{name or 'x'}").status_code in (400, 404)
