@@ -1,8 +1,10 @@
 """A real SMTP server for tests (aiosmtpd, in-process) that keeps what it receives and can be
-told to misbehave: refuse recipients (5xx), defer them (4xx), or hang up."""
+told to misbehave at every stage: a refused greeting, a refused login, a refused sender,
+refused or deferred recipients, a refused message, a slow message, or a hang-up mid-DATA."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 
 @dataclass
@@ -31,6 +33,11 @@ class Faults:
     defer_all: int = 0  # answer this many RCPTs with 451 (then accept again)
     defer_code: int = 451
     disconnect_next: int = 0  # drop the connection at this many DATA commands
+    greeting: str = ""  # e.g. "554 5.7.1 no service": said instead of 220, then hang up
+    refuse_login: bool = False  # AUTH answers 535
+    refuse_sender: str = ""  # e.g. "554 5.7.1 sender refused": the reply to every MAIL FROM
+    refuse_message: str = ""  # e.g. "554 5.7.1 message refused": the reply to every message
+    data_delay: float = 0.0  # seconds before answering each message
 
 
 class SinkHandler:
@@ -48,6 +55,15 @@ class SinkHandler:
             responses.insert(-1, "250-PIPELINING")
         return responses
 
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          mail_options: list[str]) -> str:
+        with self.lock:
+            if self.faults.refuse_sender:
+                return self.faults.refuse_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
         with self.lock:
@@ -60,7 +76,11 @@ class SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.faults.data_delay:
+            await asyncio.sleep(self.faults.data_delay)
         with self.lock:
+            if self.faults.refuse_message:
+                return self.faults.refuse_message
             if self.faults.disconnect_next > 0:
                 self.faults.disconnect_next -= 1
                 server.transport.close()  # type: ignore[union-attr]
@@ -70,6 +90,36 @@ class SinkHandler:
             )
             self.arrived.notify_all()
         return "250 Message accepted"
+
+
+    def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                     auth_data: LoginPassword) -> AuthResult:
+        # handled=False: aiosmtpd itself answers 535 to a refusal.
+        return AuthResult(success=not self.faults.refuse_login, handled=False)
+
+
+class FaultySMTP(SMTP):
+    """aiosmtpd's server, with a greeting that can be a refusal."""
+
+    def __init__(self, handler: SinkHandler, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(handler, **kwargs)
+        self.sink = handler
+        self.greeted = False
+
+    async def push(self, status):  # type: ignore[no-untyped-def]
+        if not self.greeted:
+            self.greeted = True
+            refusal = self.sink.faults.greeting
+            if refusal:
+                await super().push(refusal)
+                self.transport.close()  # type: ignore[union-attr]
+                return
+        await super().push(status)
+
+
+class SinkController(Controller):
+    def factory(self) -> SMTP:
+        return FaultySMTP(self.handler, **self.SMTP_kwargs)
 
 
 def free_port() -> int:
@@ -99,9 +149,10 @@ class SmtpSink:
 
     def start(self) -> SmtpSink:
         # A stopped controller's event loop is closed: every start gets a new one.
-        self.controller = Controller(
+        self.controller = SinkController(
             self.handler, hostname="127.0.0.1", port=self.port,
             decode_data=False, enable_SMTPUTF8=True,
+            authenticator=self.handler.authenticate, auth_require_tls=False,
         )
         self.controller.start()
         return self

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import worker.tasks  # noqa: F401  (defines the shared tasks, which bind to the app below)
 from service.config import load_config
 from service.queue import make_celery
 
 app = make_celery(load_config())
-
-import worker.tasks  # noqa: E402,F401  (registers the tasks on app)

@@ -44,8 +44,9 @@ def _load_issue(app, issue: str):  # type: ignore[no-untyped-def]
 
 
 def _test_send(app, compiled, addresses: str) -> None:  # type: ignore[no-untyped-def]
+    from service.mail.failover import FailoverTransport
     from service.mail.message import smtp_address
-    from service.mail.transport import FailoverTransport, Outcome, parse_smtp_urls
+    from service.mail.transport import Outcome, parse_smtp_urls
     from service.sending.assembly import MessageTemplate, Recipient
     from service.sending.preview import personal_values
     from service.subscribers.addresses import InvalidAddress, normalise_address
@@ -97,9 +98,9 @@ def email_address(mailbox: str) -> str:
 def send(issue: str, slugs: tuple[str, ...], at: str | None, wait: bool, again: bool,
          test_to: str | None) -> None:
     """Send ISSUE (a slug from the issues folder, or a file) to one or more lists."""
-    from service.db import utcnow
     from service.queue import enqueue
-    from service.sending.sends import MISSED_SCHEDULE, SendError, create_send, start_send
+    from service.sending.sends import SendError, create_send, start_send
+    from service.sending.states import SendStatus
     from service.subscribers.lists import ListError, get_list
 
     app = cli_app()
@@ -115,25 +116,20 @@ def send(issue: str, slugs: tuple[str, ...], at: str | None, wait: bool, again: 
             f"{loaded.path.name} is a draft: remove 'draft: true' to send it (--test-to works)"
         )
     when = _parse_when(at, config.timezone) or loaded.send_at
-    now = utcnow()
     try:
         with app.extensions["db"].session() as session:
             lists = [get_list(session, slug) for slug in slugs]
             new = create_send(session, compiled, lists, mail_from=config.mail_from,
-                              reply_to=config.reply_to, scheduled_at=when if when and when > now else None,
-                              again=again)
-            if when and now - when > MISSED_SCHEDULE:
-                new.status, new.scheduled_at = "paused", when
-                new.status_reason = "its scheduled time passed more than an hour ago; resume to send"
-            elif new.status == "draft":
+                              reply_to=config.reply_to, scheduled_at=when, again=again)
+            if new.status == SendStatus.DRAFT:
                 start_send(session, new)
             send_id, status, total = new.id, new.status, new.total
     except (SendError, ListError) as exc:
         raise click.ClickException(str(exc)) from None
-    if status == "sending":
+    if status == SendStatus.SENDING:
         enqueue(config, "newsletter.send_issue", send_id)
         click.echo(f"send {send_id}: {total} recipients queued")
-    elif status == "scheduled":
+    elif status == SendStatus.SCHEDULED:
         click.echo(f"send {send_id}: scheduled for {when.isoformat()}")  # type: ignore[union-attr]
     else:
         click.echo(f"send {send_id}: paused: its time {when.isoformat()} passed more than an hour ago;"  # type: ignore[union-attr]

@@ -61,32 +61,14 @@ def sends_show(send_id: int) -> None:
 
 
 def _control(send_id: int, action: str) -> None:
-    from service.queue import enqueue
-    from service.sending.sends import (
-        SendError,
-        cancel_send,
-        get_send,
-        pause_send,
-        resume_send,
-        start_send,
-    )
+    from service.sending.control import control_send
+    from service.sending.sends import SendError
 
     app = cli_app()
-    config = app.config["NEWSLETTER"]
     try:
-        with app.extensions["db"].session() as session:
-            target = get_send(session, send_id, lock=True)
-            if action == "pause":
-                pause_send(session, target, "paused by an operator")
-            elif action == "cancel":
-                cancel_send(session, target)
-            elif resume_send(session, target):
-                start_send(session, target)
-            status = target.status
+        status = control_send(app.extensions["db"], app.config["NEWSLETTER"], send_id, action)
     except SendError as exc:
         raise click.ClickException(str(exc)) from None
-    if action == "resume":
-        enqueue(config, "newsletter.send_issue", send_id)
     click.echo(f"send {send_id}: {status}")
 
 

@@ -17,8 +17,9 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.db import Database, utcnow
+from service.mail.failover import FailoverTransport
 from service.mail.models import OutboxMessage
-from service.mail.transport import FailoverTransport, Outcome, Reply, SmtpSettings
+from service.mail.transport import Outcome, Reply, SmtpSettings
 
 log = logging.getLogger(__name__)
 

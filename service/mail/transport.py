@@ -1,21 +1,39 @@
-"""SMTP transport: settings from a URL, one connection kept open across messages, replies
-classified as sent, deferred (4xx, dropped connection) or failed (5xx)."""
+"""SMTP transport: settings from a URL, one connection kept open across messages, and every
+reply classified by the stage that gave it.
+
+Only two replies are about the reader: a refusal of the recipient (RCPT), and a refusal of
+the message after its content went through. Everything else (no connection, a 421, a refused
+greeting, EHLO, AUTH or sender) is about the server or our own configuration, and must never
+be held against a reader: it is ``Outcome.SERVER``.
+"""
 
 from __future__ import annotations
 
 import smtplib
 import ssl
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from urllib.parse import parse_qs, unquote, urlsplit
 
 DEFAULT_TIMEOUT = 30.0
 
 
+class Stage(StrEnum):
+    CONNECT = "connect"
+    GREETING = "greeting"
+    EHLO = "ehlo"
+    AUTH = "auth"
+    MAIL = "mail"
+    RCPT = "rcpt"
+    DATA = "data"  # the DATA command itself
+    MESSAGE = "message"  # the reply after the content
+
+
 class Outcome(Enum):
     SENT = "sent"
-    DEFERRED = "deferred"  # try again later: 4xx, or the connection failed
-    FAILED = "failed"  # the server refused for good: 5xx
+    DEFERRED = "deferred"  # the reader's server says later: a 4xx to RCPT or to the message
+    FAILED = "failed"  # the reader's server refuses: a 5xx to RCPT or to the message
+    SERVER = "server"  # not about the reader: connection, 421, greeting, EHLO, AUTH, MAIL, DATA
 
 
 @dataclass(frozen=True)
@@ -49,13 +67,14 @@ def parse_smtp_url(url: str) -> SmtpSettings:
     if security not in ("plain", "starttls", "ssl"):
         raise ValueError(f"tls must be plain, starttls or ssl, not {security!r}")
     default_port = {"plain": 25, "starttls": 587, "ssl": 465}[security]
+    try:
+        port, timeout = parts.port or default_port, float(query.get("timeout", DEFAULT_TIMEOUT))
+    except ValueError as exc:
+        raise ValueError(f"bad port or timeout in {url!r}: {exc}") from None
     return SmtpSettings(
-        host=parts.hostname,
-        port=parts.port or default_port,
-        security=security,
-        username=unquote(parts.username or ""),
-        password=unquote(parts.password or ""),
-        timeout=float(query.get("timeout", DEFAULT_TIMEOUT)),
+        host=parts.hostname, port=port, security=security,
+        username=unquote(parts.username or ""), password=unquote(parts.password or ""),
+        timeout=timeout,
     )
 
 
@@ -64,21 +83,35 @@ class Reply:
     outcome: Outcome
     code: int
     text: str
+    stage: Stage = Stage.MESSAGE
 
     def __str__(self) -> str:
         return f"{self.code} {self.text}".strip()
 
+    @property
+    def server_unusable(self) -> bool:
+        """The server failed before taking any message: worth trying another one."""
+        return self.outcome is Outcome.SERVER and self.stage in (
+            Stage.CONNECT, Stage.GREETING, Stage.EHLO, Stage.AUTH, Stage.MAIL)
 
-def _classify(code: int, text: str) -> Reply:
-    if 200 <= code < 300:
-        return Reply(Outcome.SENT, code, text)
+
+def classify(code: int, text: str, stage: Stage) -> Reply:
+    if 200 <= code < 400:
+        return Reply(Outcome.SENT, code, text, stage)
+    if code == 421 or code == 0 or stage not in (Stage.RCPT, Stage.MESSAGE):
+        return Reply(Outcome.SERVER, code, text, stage)
     if 400 <= code < 500:
-        return Reply(Outcome.DEFERRED, code, text)
-    return Reply(Outcome.FAILED, code, text)
+        return Reply(Outcome.DEFERRED, code, text, stage)
+    return Reply(Outcome.FAILED, code, text, stage)
 
 
 def _decode(message: bytes | str) -> str:
     return message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+
+
+class _StageError(Exception):
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
 
 
 class SmtpConnection:
@@ -89,19 +122,33 @@ class SmtpConnection:
         self._smtp: smtplib.SMTP | None = None
 
     def _open(self) -> smtplib.SMTP:
-        s = self.settings
-        if s.security == "ssl":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
-            )
-        else:
-            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        s, stage = self.settings, Stage.CONNECT
+        try:
+            if s.security == "ssl":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            stage = Stage.EHLO
             if s.security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
-        smtp.ehlo_or_helo_if_needed()
-        if s.username:
-            smtp.login(s.username, s.password)
-        return smtp
+            smtp.ehlo_or_helo_if_needed()
+            stage = Stage.AUTH
+            if s.username:
+                smtp.login(s.username, s.password)
+            return smtp
+        except smtplib.SMTPConnectError as exc:
+            raise _StageError(classify(exc.smtp_code, _decode(exc.smtp_error), Stage.GREETING)) from None
+        except smtplib.SMTPResponseException as exc:
+            raise _StageError(classify(exc.smtp_code, _decode(exc.smtp_error), stage)) from None
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            raise _StageError(Reply(Outcome.SERVER, 0, f"connection to {s.describe()}: {exc}",
+                                    stage)) from None
+
+    def _session(self) -> smtplib.SMTP:
+        if self._smtp is None:
+            self._smtp = self._open()
+        return self._smtp
 
     def send_prepared(self, mail_from: str, to: str, data: bytes) -> Reply:
         """Send bytes already in wire form (see assembly): no dot-stuffing or line-end regexes.
@@ -109,34 +156,42 @@ class SmtpConnection:
         With PIPELINING (RFC 2920) MAIL, RCPT and DATA go out in one write and their three
         replies are read together: two round trips a message instead of four.
         """
+        stage = Stage.CONNECT
         try:
-            if self._smtp is None:
-                self._smtp = self._open()
-            smtp = self._smtp
+            smtp = self._session()
             utf8 = not (mail_from + to).isascii()
             option = " SMTPUTF8" if utf8 and smtp.has_extn("smtputf8") else ""
             if utf8 and not option:
-                return Reply(Outcome.FAILED, 553, "the server does not accept UTF-8 addresses")
+                return Reply(Outcome.FAILED, 553, "the server does not accept UTF-8 addresses",
+                             Stage.RCPT)
+            stage = Stage.MAIL
             if smtp.has_extn("pipelining"):
                 smtp.send(f"MAIL FROM:<{mail_from}>{option}\r\nRCPT TO:<{to}>\r\nDATA\r\n".encode())
                 replies = [smtp.getreply() for _ in range(3)]
             else:
                 replies = [smtp.mail(mail_from, [option.strip()] if option else [])]
                 if replies[0][0] == 250:
+                    stage = Stage.RCPT
                     replies.append(smtp.rcpt(to))
                     if replies[1][0] in (250, 251):
+                        stage = Stage.DATA
                         smtp.putcmd("data")
                         replies.append(smtp.getreply())
+            stage = Stage.MESSAGE
             return self._finish(smtp, replies, data)
+        except _StageError as exc:
+            self.close()
+            return exc.reply
         except smtplib.SMTPResponseException as exc:
             self._reset()
-            return _classify(exc.smtp_code, _decode(exc.smtp_error))
+            return classify(exc.smtp_code, _decode(exc.smtp_error), stage)
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
-            return Reply(Outcome.DEFERRED, 0, f"connection to {self.settings.describe()}: {exc}")
+            return Reply(Outcome.SERVER, 0, f"connection to {self.settings.describe()}: {exc}", stage)
 
     def _finish(self, smtp: smtplib.SMTP, replies: list[tuple[int, bytes]], data: bytes) -> Reply:
-        for (code, message), wanted in zip(replies, (250, 250, 354), strict=False):
+        for (code, message), wanted, stage in zip(
+                replies, (250, 250, 354), (Stage.MAIL, Stage.RCPT, Stage.DATA), strict=False):
             if code == 251:
                 code = 250
             if code != wanted:
@@ -147,33 +202,42 @@ class SmtpConnection:
                     self.close()
                 else:
                     self._reset()
-                return _classify(code, _decode(message))
+                return classify(code, _decode(message), stage)
         if len(replies) < 3:
             self._reset()
-            return _classify(replies[-1][0], _decode(replies[-1][1]))
+            return classify(replies[-1][0], _decode(replies[-1][1]), Stage.DATA)
         smtp.send(data + b".\r\n")
         code, message = smtp.getreply()
-        if code == 421:
+        if code == 421 or code == -1:
             self.close()
-        return _classify(code, _decode(message))
+        return classify(max(code, 0), _decode(message), Stage.MESSAGE)
 
     def send(self, mail_from: str, to: str, data: bytes) -> Reply:
-        """Send one message; never raises for an SMTP or network problem, it answers a Reply."""
+        """Send a stdlib message (sendmail dot-stuffs it); never raises, answers a Reply."""
         try:
-            if self._smtp is None:
-                self._smtp = self._open()
+            smtp = self._session()
             options = ["SMTPUTF8"] if not (mail_from + to).isascii() else []
-            self._smtp.sendmail(mail_from, [to], data, mail_options=options)
+            smtp.sendmail(mail_from, [to], data, mail_options=options)
             return Reply(Outcome.SENT, 250, "ok")
+        except _StageError as exc:
+            self.close()
+            return exc.reply
         except smtplib.SMTPRecipientsRefused as exc:
             code, message = next(iter(exc.recipients.values()))
-            return _classify(code, _decode(message))
+            return classify(code, _decode(message), Stage.RCPT)
+        except smtplib.SMTPSenderRefused as exc:
+            self._reset()
+            return classify(exc.smtp_code, _decode(exc.smtp_error), Stage.MAIL)
+        except smtplib.SMTPDataError as exc:
+            self._reset()
+            return classify(exc.smtp_code, _decode(exc.smtp_error), Stage.MESSAGE)
         except smtplib.SMTPResponseException as exc:
             self._reset()
-            return _classify(exc.smtp_code, _decode(exc.smtp_error))
-        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            return classify(exc.smtp_code, _decode(exc.smtp_error), Stage.MAIL)
+        except (smtplib.SMTPException, OSError) as exc:
             self.close()
-            return Reply(Outcome.DEFERRED, 0, f"connection to {self.settings.describe()}: {exc}")
+            return Reply(Outcome.SERVER, 0, f"connection to {self.settings.describe()}: {exc}",
+                         Stage.CONNECT)
 
     def _reset(self) -> None:
         try:
@@ -187,36 +251,5 @@ class SmtpConnection:
             try:
                 self._smtp.quit()
             except (smtplib.SMTPException, OSError):
-                pass
+                self._smtp.close()
             self._smtp = None
-
-
-class FailoverTransport:
-    """Connections to one or more servers; a connection failure moves on to the next server."""
-
-    def __init__(self, servers: list[SmtpSettings]) -> None:
-        self.connections = [SmtpConnection(server) for server in servers]
-        self.current = 0
-
-    def send_prepared(self, mail_from: str, to: str, data: bytes) -> Reply:
-        reply = Reply(Outcome.DEFERRED, 0, "no SMTP server")
-        for _ in range(len(self.connections)):
-            reply = self.connections[self.current].send_prepared(mail_from, to, data)
-            if reply.code != 0:  # the server answered: right or wrong, it was reachable
-                return reply
-            self.current = (self.current + 1) % len(self.connections)
-        return reply
-
-    def send(self, mail_from: str, to: str, data: bytes) -> Reply:
-        """Like send_prepared, for bytes that still need dot-stuffing (a stdlib message)."""
-        reply = Reply(Outcome.DEFERRED, 0, "no SMTP server")
-        for _ in range(len(self.connections)):
-            reply = self.connections[self.current].send(mail_from, to, data)
-            if reply.code != 0:
-                return reply
-            self.current = (self.current + 1) % len(self.connections)
-        return reply
-
-    def close(self) -> None:
-        for connection in self.connections:
-            connection.close()

@@ -8,11 +8,10 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, utcnow
+from service.sending.states import DeliveryStatus, SendStatus
 
-SEND_STATUSES = ("draft", "scheduled", "sending", "paused", "cancelled", "finished", "failed")
-DELIVERY_STATUSES = (
-    "queued", "sending", "sent", "deferred", "failed", "bounced", "complained", "skipped"
-)
+SEND_STATUSES = tuple(SendStatus)
+DELIVERY_STATUSES = tuple(DeliveryStatus)
 
 
 class Send(Base):
@@ -22,7 +21,7 @@ class Send(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     issue_slug: Mapped[str] = mapped_column(String(200), index=True)
-    status: Mapped[str] = mapped_column(String(12), default="draft")
+    status: Mapped[str] = mapped_column(String(12), default=SendStatus.DRAFT)
     status_reason: Mapped[str] = mapped_column(Text, default="")
     # The snapshot: editing the issue file mid-send changes nothing in flight.
     content_hash: Mapped[str] = mapped_column(String(64))
@@ -54,9 +53,14 @@ class Delivery(Base):
     send_id: Mapped[int] = mapped_column(ForeignKey("send.id", ondelete="CASCADE"))
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscriber.id", ondelete="CASCADE"))
     list_id: Mapped[int] = mapped_column(Integer)  # the list whose unsubscribe link it carries
-    status: Mapped[str] = mapped_column(String(12), default="queued")
+    status: Mapped[str] = mapped_column(String(12), default=DeliveryStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The batch that holds the row: every result and release matches on it, so a batch
+    # whose lease ran out and was taken over writes nothing.
+    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # When the reader's server first said "later"; past the retry window the row fails.
+    deferred_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_reply: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -13,11 +13,13 @@ from sqlalchemy.orm import Session
 from service.db import utcnow
 from service.issues.compile import CompiledEmail
 from service.sending.models import Delivery, Send
+from service.sending.states import ACTIVE_SENDS, ENDED_SENDS, UNFINISHED, SendStatus
+from service.sending.states import DeliveryStatus as DS
 from service.subscribers.models import MailingList
 
 # A schedule this far in the past is not sent silently: it waits for an explicit resume.
 MISSED_SCHEDULE = dt.timedelta(hours=1)
-ACTIVE = ("scheduled", "sending", "paused", "finished")
+MISSED_REASON = "its scheduled time passed more than an hour ago; resume to send"
 
 
 class SendError(ValueError):
@@ -48,7 +50,7 @@ def create_send(
     list_ids = sorted({m.id for m in lists})
     if not again:
         for earlier in session.scalars(
-            select(Send).where(Send.issue_slug == compiled.slug, Send.status.in_(ACTIVE))
+            select(Send).where(Send.issue_slug == compiled.slug, Send.status.in_(ACTIVE_SENDS))
         ):
             overlap = set(parse_list_ids(earlier)) & set(list_ids)
             if overlap:
@@ -58,7 +60,7 @@ def create_send(
                 )
     send = Send(
         issue_slug=compiled.slug,
-        status="scheduled" if scheduled_at else "draft",
+        status=SendStatus.DRAFT,
         content_hash=compiled.content_hash,
         subject=compiled.subject,
         html=compiled.html,
@@ -72,9 +74,24 @@ def create_send(
         consecutive_errors=0,
         status_reason="",
     )
+    apply_schedule(send, scheduled_at)
     session.add(send)
     session.flush()
     return send
+
+
+def apply_schedule(send: Send, when: dt.datetime | None, now: dt.datetime | None = None) -> None:
+    """The one rule for a send's time: none or now (a draft, to start), in the future
+    (scheduled, beat starts it), or missed by more than MISSED_SCHEDULE (paused with the
+    reason, until someone resumes it). A time missed by less is sent at once."""
+    now = now or utcnow()
+    send.scheduled_at = when
+    if when is None or when <= now and now - when <= MISSED_SCHEDULE:
+        send.status = SendStatus.DRAFT
+    elif when > now:
+        send.status = SendStatus.SCHEDULED
+    else:
+        send.status, send.status_reason = SendStatus.PAUSED, MISSED_REASON
 
 
 def parse_list_ids(send: Send) -> list[int]:
@@ -84,7 +101,7 @@ def parse_list_ids(send: Send) -> list[int]:
 def start_send(session: Session, send: Send) -> int:
     """Write one queued delivery per confirmed, non-suppressed subscriber of the send's lists,
     in a single INSERT ... SELECT. Idempotent: a second start adds nobody twice."""
-    if send.status not in ("draft", "scheduled"):
+    if send.status not in (SendStatus.DRAFT, SendStatus.SCHEDULED):
         raise SendError(f"send {send.id} is {send.status}; only a draft or scheduled send starts")
     ids = parse_list_ids(send)
     placeholders = ", ".join(f":l{i}" for i in range(len(ids)))
@@ -103,53 +120,56 @@ def start_send(session: Session, send: Send) -> int:
     send.total = session.scalar(
         select(func.count()).select_from(Delivery).where(Delivery.send_id == send.id)
     ) or 0
-    send.status, send.started_at, send.status_reason = "sending", utcnow(), ""
+    send.status, send.started_at, send.status_reason = SendStatus.SENDING, utcnow(), ""
     return result.rowcount
 
 
-def due_scheduled(session: Session, now: dt.datetime | None = None) -> tuple[list[Send], list[Send]]:
-    """(sends to start now, sends whose time passed too long ago and now wait for a resume)."""
+def due_scheduled(session: Session, now: dt.datetime | None = None) -> list[Send]:
+    """Scheduled sends whose time has come, after apply_schedule: each is now a draft to
+    start, or paused because its time was missed."""
     now = now or utcnow()
     due = list(session.scalars(
-        select(Send).where(Send.status == "scheduled", Send.scheduled_at <= now).with_for_update()
+        select(Send).where(Send.status == SendStatus.SCHEDULED, Send.scheduled_at <= now)
+        .with_for_update()
     ))
-    missed = [s for s in due if s.scheduled_at and now - s.scheduled_at > MISSED_SCHEDULE]
-    return [s for s in due if s not in missed], missed
+    for send in due:
+        apply_schedule(send, send.scheduled_at, now)
+    return [send for send in due if send.status == SendStatus.DRAFT]
 
 
 def pause_send(session: Session, send: Send, reason: str) -> None:
-    if send.status not in ("sending", "scheduled"):
+    """Running batches see it before their next message and give their rows back."""
+    if send.status not in (SendStatus.SENDING, SendStatus.SCHEDULED):
         raise SendError(f"send {send.id} is {send.status}; only a running or scheduled send pauses")
-    send.status, send.status_reason = "paused", reason
-    release_leases(session, send.id)
+    send.status, send.status_reason = SendStatus.PAUSED, reason
 
 
-def resume_send(session: Session, send: Send) -> bool:
-    """Continue a paused send. Returns True when its ledger still has to be written."""
-    if send.status != "paused":
+def resume_send(session: Session, send: Send, now: dt.datetime | None = None) -> bool:
+    """Continue a paused send. A send paused before it started keeps a future schedule, or
+    becomes a draft to start now. Returns True when its ledger still has to be written."""
+    if send.status != SendStatus.PAUSED:
         raise SendError(f"send {send.id} is {send.status}; only a paused send resumes")
+    now = now or utcnow()
     send.consecutive_errors, send.status_reason = 0, ""
-    if send.started_at is None:  # paused before it started (a missed schedule)
-        send.status = "draft"
-        return True
-    send.status = "sending"
+    if send.started_at is None:
+        future = send.scheduled_at if send.scheduled_at and send.scheduled_at > now else None
+        send.status = SendStatus.SCHEDULED if future else SendStatus.DRAFT
+        return future is None
+    send.status = SendStatus.SENDING
+    # Rows the server (not the reader's mailbox) deferred are due again at once.
+    session.execute(
+        update(Delivery).where(Delivery.send_id == send.id, Delivery.status == DS.DEFERRED,
+                               Delivery.deferred_since.is_(None))
+        .values(next_attempt_at=now)
+    )
     return False
 
 
 def cancel_send(session: Session, send: Send) -> None:
-    if send.status in ("finished", "cancelled", "failed"):
+    """Nothing more goes out; running batches stop before their next message."""
+    if send.status in ENDED_SENDS:
         raise SendError(f"send {send.id} is {send.status} already")
-    send.status, send.finished_at = "cancelled", utcnow()
-    release_leases(session, send.id)
-
-
-def release_leases(session: Session, send_id: int) -> None:
-    """Rows claimed but not sent go back to the queue."""
-    session.execute(
-        update(Delivery)
-        .where(Delivery.send_id == send_id, Delivery.status == "sending")
-        .values(status="queued", lease_until=None)
-    )
+    send.status, send.finished_at = SendStatus.CANCELLED, utcnow()
 
 
 @dataclass(frozen=True)
@@ -159,7 +179,7 @@ class Progress:
 
     @property
     def remaining(self) -> int:
-        return sum(self.counts.get(s, 0) for s in ("queued", "sending", "deferred"))
+        return sum(self.counts.get(s, 0) for s in UNFINISHED)
 
     @property
     def done(self) -> int:

@@ -1,17 +1,27 @@
 """Limits shared by every worker through Redis: a token bucket for messages per second, and a
-cap on open SMTP connections. Without Redis (embedded mode, one worker) both work in-process."""
+cap on open SMTP connections.
+
+The bucket runs on the Redis server's clock (TIME), so workers on machines whose clocks
+disagree still share one rate. Without Redis (embedded mode), or while Redis cannot be
+reached, the rate is enforced per process only: N processes may send N times the rate.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
+
+from service.redis_guard import RedisGuard
 
 # Takes `want` tokens from a bucket refilled at `rate` per second up to `burst`; answers the
 # seconds to wait before the tokens may be taken (0 when they were taken now).
 TOKEN_BUCKET = """
-local key, rate, burst, want, now = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local key, rate, burst, want = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local state = redis.call('HMGET', key, 'tokens', 'at')
 local tokens, at = tonumber(state[1]) or burst, tonumber(state[2]) or now
 tokens = math.min(burst, tokens + (now - at) * rate)
@@ -30,16 +40,20 @@ TOKENS_PER_TAKE = 10
 class RateLimiter:
     """At most ``rate`` messages a second across all workers (0: no limit)."""
 
-    def __init__(self, rate: float, redis_client: Any = None, key: str = "newsletter:send-rate"):
+    def __init__(self, rate: float, redis_client: Any = None, key: str = "newsletter:send-rate",
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.rate = rate
+        self.clock, self.sleep = clock, sleep
         self.redis = redis_client
         self.key = key
         self.take = max(1, min(TOKENS_PER_TAKE, int(rate) or 1))
         self.burst = max(float(self.take), rate)
         self._banked = 0
         self._lock = threading.Lock()
-        self._local = {"tokens": self.burst, "at": time.monotonic()}
+        self._local = {"tokens": self.burst, "at": clock()}
         self._script = redis_client.register_script(TOKEN_BUCKET) if redis_client else None
+        self._guard = RedisGuard(redis_client, "send rate limit")
 
     def acquire(self) -> None:
         if self.rate <= 0:
@@ -48,19 +62,23 @@ class RateLimiter:
             while self._banked == 0:
                 wait = self._take_tokens()
                 if wait > 0:
-                    time.sleep(min(wait, 1.0))
+                    self.sleep(min(wait, 1.0))
                 else:
                     self._banked = self.take
             self._banked -= 1
 
     def _take_tokens(self) -> float:
-        if self._script is not None:
-            return float(self._script(keys=[self.key], args=[self.rate, self.burst, self.take, time.time()]))
-        now = time.monotonic()
+        # Without Redis the limit holds for this process alone.
+        return self._guard.call(
+            lambda _: float(self._script(keys=[self.key], args=[self.rate, self.burst, self.take])),
+            lambda: self._take_local(self.clock()),
+        )
+
+    def _take_local(self, now: float) -> float:
         local = self._local
         local["tokens"] = min(self.burst, local["tokens"] + (now - local["at"]) * self.rate)
         local["at"] = now
-        if local["tokens"] >= self.take:
+        if local["tokens"] >= self.take - 1e-9:  # float rounding must not starve the loop
             local["tokens"] -= self.take
             return 0.0
         return (self.take - local["tokens"]) / self.rate
@@ -81,6 +99,7 @@ class ConnectionSlots:
         self.stale = stale_seconds
         self.holder = uuid.uuid4().hex
         self.held = False
+        self._guard = RedisGuard(redis_client, "SMTP connection cap")
 
     def acquire(self, timeout: float = 300.0) -> bool:
         if self.cap <= 0 or self.redis is None or self.held:
@@ -88,24 +107,24 @@ class ConnectionSlots:
             return True
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            now = time.time()
-            pipe = self.redis.pipeline()
-            pipe.zremrangebyscore(self.key, 0, now - self.stale)
-            pipe.zadd(self.key, {self.holder: now})
-            pipe.zrank(self.key, self.holder)
-            _, _, rank = pipe.execute()
+            rank = self._guard.call(self._enter, lambda: 0)
             if rank is not None and rank < self.cap:
                 self.held = True
                 return True
-            self.redis.zrem(self.key, self.holder)
+            self._guard.call(lambda client: client.zrem(self.key, self.holder), lambda: None)
             time.sleep(0.2)
         return False
 
-    def refresh(self) -> None:
-        if self.held and self.cap > 0 and self.redis is not None:
-            self.redis.zadd(self.key, {self.holder: time.time()})
+    def _enter(self, client: Any) -> int | None:
+        now = time.time()
+        pipe = client.pipeline()
+        pipe.zremrangebyscore(self.key, 0, now - self.stale)
+        pipe.zadd(self.key, {self.holder: now})
+        pipe.zrank(self.key, self.holder)
+        return pipe.execute()[2]
 
     def release(self) -> None:
         if self.held and self.cap > 0 and self.redis is not None:
-            self.redis.zrem(self.key, self.holder)
+            # Should Redis be away, the slot goes stale and is reclaimed after stale_seconds.
+            self._guard.call(lambda client: client.zrem(self.key, self.holder), lambda: None)
         self.held = False

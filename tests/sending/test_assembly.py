@@ -13,7 +13,7 @@ from service.issues import load_issues
 from service.issues.compile import IssueRenderer
 from service.issues.personalise import recipient_values
 from service.mail.message import HeaderInjectionError
-from service.mail.transport import Outcome, SmtpConnection, parse_smtp_url, parse_smtp_urls
+from service.mail.transport import Outcome, SmtpConnection, Stage, parse_smtp_url, parse_smtp_urls
 from service.sending.assembly import MessageTemplate, Recipient
 from tests.conftest import TEST_BASE_URL
 from tests.smtp_sink import SmtpSink
@@ -84,19 +84,45 @@ def test_replies_are_classified_over_both_paths(pipelining: bool) -> None:
         assert (deferred.outcome, deferred.code) == (Outcome.DEFERRED, 451)
         sink.faults.disconnect_next = 1
         dropped = connection.send_prepared("b@example.org", "drop@example.com", data)
-        assert dropped.outcome is Outcome.DEFERRED
+        assert (dropped.outcome, dropped.stage) == (Outcome.SERVER, Stage.MESSAGE)
         again = connection.send_prepared("b@example.org", "after@example.com", data)
         assert again.outcome is Outcome.SENT  # reconnected
         got = sink.received
         assert [r.rcpt_tos[0] for r in got] == ["ok@example.com", "after@example.com"]
         assert got[0].data == data  # byte for byte
+        sink.faults.refuse_sender = "554 5.7.1 sender not allowed"
+        sender = connection.send_prepared("b@example.org", "x@example.com", data)
+        assert (sender.outcome, sender.stage, sender.code) == (Outcome.SERVER, Stage.MAIL, 554)
+        sink.faults.refuse_sender = ""
+        sink.faults.refuse_message = "554 5.6.0 message refused"
+        message = connection.send_prepared("b@example.org", "x@example.com", data)
+        assert (message.outcome, message.stage, message.code) == (Outcome.FAILED, Stage.MESSAGE, 554)
     finally:
         connection.close()
         sink.stop()
 
 
+def test_a_refused_greeting_or_login_is_the_servers_fault() -> None:
+    sink = SmtpSink().start()
+    try:
+        sink.faults.greeting = "554 5.7.1 no service for you"
+        greeting = SmtpConnection(parse_smtp_url(sink.url)).send_prepared(
+            "b@example.org", "x@example.com", _message())
+        assert (greeting.outcome, greeting.stage, greeting.code) == (
+            Outcome.SERVER, Stage.GREETING, 554)
+        sink.faults.greeting = ""
+        sink.faults.refuse_login = True
+        login = SmtpConnection(parse_smtp_url(sink.url.replace("//", "//user:secret@"))).send(
+            "b@example.org", "x@example.com", _message())
+        assert (login.outcome, login.stage, login.code) == (Outcome.SERVER, Stage.AUTH, 535)
+        assert login.server_unusable and greeting.server_unusable
+        assert sink.received == []
+    finally:
+        sink.stop()
+
+
 def test_failover_to_the_next_server() -> None:
-    from service.mail.transport import FailoverTransport
+    from service.mail.failover import FailoverTransport
     from tests.smtp_sink import free_port
 
     sink = SmtpSink().start()
@@ -108,35 +134,3 @@ def test_failover_to_the_next_server() -> None:
         transport.close()
     finally:
         sink.stop()
-
-
-def test_dkim_signature_covers_the_unsubscribe_headers_and_verifies(tmp_path) -> None:
-    import dkim
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    from service.sending.dkim_signing import DkimSigner
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
-    key_file = tmp_path / "dkim.pem"
-    key_file.write_bytes(pem)
-    signer = DkimSigner.from_settings("news", "example.org", str(key_file))
-    signed = signer.sign(_message())
-    header = signed.split(b"\r\n\r\n")[0].decode()
-    signed_fields = header.split("h=", 1)[1].split(";")[0].replace("\r\n", "").replace(" ", "").lower()
-    for name in ("from", "subject", "list-unsubscribe", "list-unsubscribe-post"):
-        assert name in signed_fields.split(":")
-    import base64
-
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-
-    def dns(name: bytes, timeout: int = 5) -> bytes:
-        assert name == b"news._domainkey.example.org."
-        return record
-
-    assert dkim.verify(signed, dnsfunc=dns)
-    assert not dkim.verify(signed.replace(b"List-Unsubscribe-Post: List", b"List-Unsubscribe-Post: Lizt"), dnsfunc=dns)

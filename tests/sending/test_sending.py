@@ -53,8 +53,9 @@ def _counts(app, send_id: int) -> dict[str, int]:  # type: ignore[no-untyped-def
 
 def test_4xx_replies_are_deferred_and_sent_later(send_app, workers, smtp_sink) -> None:  # type: ignore[no-untyped-def]
     fill_list(send_app, 200)
+    # 421 closes the session: a server fault, so fewer than the pause threshold of them.
     smtp_sink.faults.defer_code = 421
-    smtp_sink.faults.defer_all = 30
+    smtp_sink.faults.defer_all = 8
     workers.start_worker()
     workers.start_beat()
     send_id = start(send_app)
@@ -77,7 +78,7 @@ def test_4xx_replies_are_deferred_and_sent_later(send_app, workers, smtp_sink) -
     with send_app.extensions["db"].session() as session:
         retried = session.scalar(select(func.count()).where(
             Delivery.send_id == send_id, Delivery.attempts > 1))
-    assert retried >= 50  # 60 were refused once with 421 or 451, then delivered
+    assert retried >= 25  # 30 were deferred by the reader's server (451), then delivered
     assert _counts(send_app, send_id) == {"sent": 200}
 
 
@@ -98,7 +99,7 @@ def test_5xx_fails_exactly_those_recipients(send_app, workers, smtp_sink) -> Non
             .where(Delivery.send_id == send_id, Delivery.status == "failed")))
         replies = set(session.scalars(select(Delivery.last_reply).where(Delivery.status == "failed")))
     assert failed == refused
-    assert all(reply.startswith("550") for reply in replies)
+    assert replies and all(reply.startswith("rcpt: 550") for reply in replies)
 
 
 def test_a_dead_smtp_server_pauses_the_send_and_resume_completes_it(send_app, workers, smtp_sink) -> None:  # type: ignore[no-untyped-def]
@@ -113,7 +114,8 @@ def test_a_dead_smtp_server_pauses_the_send_and_resume_completes_it(send_app, wo
     assert wait_for_status(send_app, send_id, ("paused",), timeout=60) == "paused"
     with send_app.extensions["db"].session() as session:
         send = get_send(session, send_id)
-        assert "connection failures in a row" in send.status_reason
+        assert "server errors in a row" in send.status_reason
+        assert "NEWSLETTER_SMTP_URL" in send.status_reason
     assert _counts(send_app, send_id).get("failed", 0) == 0  # nobody was given up on
 
     smtp_sink.start()
@@ -180,7 +182,7 @@ def test_sigkill_mid_send_loses_nobody(send_app, workers, smtp_sink) -> None:  #
     print(f"\nSIGKILL after {at_kill} messages: {len(unique)} recipients, {duplicates} duplicates")
     assert unique == {f"r{n}@example.com" for n in range(10_000)}
     # At most what two pool processes had sent but not yet recorded (FLUSH_EVERY each).
-    from service.sending.runner import FLUSH_EVERY
+    from service.sending.batch import FLUSH_EVERY
 
     assert duplicates <= 2 * (FLUSH_EVERY + 1)
     assert _counts(send_app, send_id) == {"sent": 10_000}
