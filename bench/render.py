@@ -47,7 +47,8 @@ def main() -> int:
     parser.add_argument("--seeds", action="store_true", help="also the issues in ../shared/seeds")
     args = parser.parse_args()
 
-    config = load_config(environ={}, base_url="https://news.example.org", secret_key="bench")
+    config = load_config(environ={}, env="development", base_url="https://news.example.org",
+                         secret_key="bench")
     renderer = IssueRenderer(ROOT / "templates", config.base_url, config.newsletter_name)
     links = LinkBuilder(config.base_url, TokenSigner(config.secret_key))
     collection = load_issues(ROOT / "issues")

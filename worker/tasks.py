@@ -58,4 +58,4 @@ def send_batch(send_id: int) -> None:
 
 @shared_task(name="newsletter.sweep")
 def sweep() -> None:
-    orchestration.sweep(*_db_config())
+    orchestration.sweep(*_db_config(), _flask_app().extensions["subscribers"])

@@ -106,6 +106,8 @@ def send(issue: str, slugs: tuple[str, ...], at: str | None, wait: bool, again: 
     app = cli_app()
     config = app.config["NEWSLETTER"]
     loaded, compiled = _load_issue(app, issue)
+    for warning in loaded.warnings:  # a guess the loader made, e.g. a title from the first line
+        click.echo(f"warning: {warning}", err=True)
     if test_to:
         _test_send(app, compiled, test_to)
         return

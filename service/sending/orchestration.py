@@ -26,6 +26,8 @@ from service.sending.models import Delivery, Send
 from service.sending.sends import due_scheduled, start_send
 from service.sending.states import UNFINISHED, SendStatus
 from service.sending.states import DeliveryStatus as DS
+from service.subscribers.services import SubscriberService
+from service.subscribers.signups import process_signups
 
 log = logging.getLogger(__name__)
 # Batches of one send running at once; more would only queue behind the worker processes.
@@ -112,9 +114,10 @@ def after_batch(db: Database, config: Config, send_id: int, claimed: int = 0) ->
                 finish_if_done(session, send_id)
 
 
-def sweep(db: Database, config: Config) -> None:
+def sweep(db: Database, config: Config, subscribers: SubscriberService | None = None) -> None:
     """Beat's heartbeat: start due schedules, give sends whose batches died or whose tasks
-    were lost new batches, finish what is done, and deliver and prune the outbox."""
+    were lost new batches, finish what is done, deliver and prune the outbox, and take the
+    signups a stopped web process left queued."""
     with db.session() as session:
         started = []
         for send in due_scheduled(session):
@@ -128,7 +131,9 @@ def sweep(db: Database, config: Config) -> None:
             _revive(db, config, send_id)
     outbox.deliver_due(db, parse_smtp_urls(config.smtp_url))
     with db.session() as session:
-        outbox.prune(session, dt.timedelta(days=outbox_retention_days(config)))
+        outbox.prune(session, dt.timedelta(days=config.outbox_retention_days))
+    if subscribers is not None:
+        process_signups(db, subscribers)
 
 
 def _revive(db: Database, config: Config, send_id: int) -> None:
@@ -143,7 +148,3 @@ def _revive(db: Database, config: Config, send_id: int) -> None:
                 enqueue(config, SEND_BATCH, send_id)
         elif not look.claimable_now and not look.in_flight and look.next_due is None:
             finish_if_done(session, send_id)
-
-
-def outbox_retention_days(config: Config) -> int:
-    return int(getattr(config, "outbox_retention_days", 7))

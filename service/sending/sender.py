@@ -50,7 +50,7 @@ class Sender:
 
     @classmethod
     def build(cls, config: Config, db: Database, redis_client: Any = None) -> Sender:
-        signer = TokenSigner(config.secret_key)
+        signer = TokenSigner.from_config(config)
         return cls(
             config=config,
             db=db,

@@ -88,7 +88,9 @@ def env_for(config) -> dict[str, str]:  # type: ignore[no-untyped-def]
     for name in ("env", "database_url", "redis_url", "smtp_url", "base_url", "secret_key",
                  "send_retry_base_seconds", "send_retry_max_seconds", "sweep_seconds",
                  "send_batch_size", "send_lease_seconds", "send_max_consecutive_errors",
-                 "instance_dir", "send_rate", "bounce_domain"):
+                 "instance_dir", "send_rate", "bounce_domain", "smtp_max_connections",
+                 "dkim_selector", "dkim_key_file", "dkim_ed25519_selector",
+                 "dkim_ed25519_key_file", "dkim_domain", "inbound_domain", "mail_from"):
         env[f"NEWSLETTER_{name.upper()}"] = str(getattr(config, name))
     return env
 
@@ -156,7 +158,8 @@ def fill_list(app, count: int, slug: str = "news", prefix: str = "r") -> int:  #
     return mailing_list.id
 
 
-def start(app, slug: str = "2026-09-14", lists: tuple[str, ...] = ("news",)) -> int:  # type: ignore[no-untyped-def]
+def start(app, slug: str = "2026-09-14", lists: tuple[str, ...] = ("news",),  # type: ignore[no-untyped-def]
+          queue: bool = True) -> int:
     from sqlalchemy import select
 
     from service.subscribers.models import MailingList
@@ -169,8 +172,34 @@ def start(app, slug: str = "2026-09-14", lists: tuple[str, ...] = ("news",)) -> 
         send = create_send(session, compiled, chosen, mail_from=config.mail_from, again=True)
         start_send(session, send)
         send_id = send.id
-    enqueue(config, "newsletter.send_issue", send_id)
+    if queue:
+        enqueue(config, "newsletter.send_issue", send_id)
     return send_id
+
+
+def control(app, send_id: int, action: str) -> str:  # type: ignore[no-untyped-def]
+    """Pause, resume or cancel as an operator does."""
+    from service.sending.control import control_send
+
+    return control_send(app.extensions["db"], app.config["NEWSLETTER"], send_id, action)
+
+
+def delivery_counts(app, send_id: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from service.sending.models import Delivery
+
+    with app.extensions["db"].session() as session:
+        return dict(session.execute(
+            select(Delivery.status, func.count()).where(Delivery.send_id == send_id)
+            .group_by(Delivery.status)).all())
+
+
+def send_reason(app, send_id: int) -> str:  # type: ignore[no-untyped-def]
+    from service.sending.models import Send
+
+    with app.extensions["db"].session() as session:
+        return session.get(Send, send_id).status_reason
 
 
 def wait_for_status(app, send_id: int, statuses: tuple[str, ...], timeout: float = 60.0) -> str:  # type: ignore[no-untyped-def]
