@@ -142,3 +142,24 @@ def test_commands_told_nothing_run_as_production_and_refuse_the_dev_key(
     result = run(env | {"NEWSLETTER_ENV": None}, "issues", "list")  # type: ignore[dict-item]
     assert result.exit_code == 1
     assert "production refuses the development secret key" in result.stderr
+
+
+def test_render_eml_is_signed_as_the_reader_would_get_it(env: dict[str, str], tmp_path: Path) -> None:
+    import dkim
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from service.sending.dkim_signing import public_key_record
+    from tests.sending.test_dkim import dns_for, write_key
+
+    pem = write_key(tmp_path / "dkim.pem", rsa.generate_private_key(65537, 2048))
+    signed_env = env | {"NEWSLETTER_DKIM_SELECTOR": "news",
+                        "NEWSLETTER_DKIM_KEY_FILE": str(tmp_path / "dkim.pem")}
+    run(signed_env, "lists", "create", "weekly", "--name", "Weekly")
+    result = run(signed_env, "render", "2026-09-28", "--format", "eml", "--to", "a@example.com")
+    assert result.exit_code == 0, result.output
+    raw = result.stdout_bytes
+    assert raw.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
+    dns = dns_for({b"news._domainkey.example.org.": public_key_record(pem)})
+    assert dkim.verify(raw, dnsfunc=dns)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["List-Id"] == "<weekly.example.org>"

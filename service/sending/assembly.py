@@ -38,6 +38,11 @@ def encode_header_text(text: str) -> str:
     return Header(text, "utf-8", maxlinelen=76).encode(linesep=CRLF)
 
 
+def list_id_header(slug: str, domain: str) -> str:
+    """RFC 2919 List-Id: stable for a list whatever the issue, so readers' filters keep working."""
+    return f"<{slug}.{domain}>"
+
+
 def format_mailbox(name: str, address: str) -> str:
     safe_header_value(name, "display name")
     safe_header_value(address, "address")

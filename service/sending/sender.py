@@ -15,7 +15,7 @@ from service.db import Database
 from service.mail.failover import FailoverTransport
 from service.mail.message import smtp_address
 from service.mail.transport import Reply, parse_smtp_urls
-from service.sending.assembly import MessageTemplate, Recipient
+from service.sending.assembly import MessageTemplate, Recipient, list_id_header
 from service.sending.dkim_signing import DkimSigner
 from service.sending.halt import HaltSignal
 from service.sending.leases import Claimed
@@ -28,11 +28,6 @@ from service.subscribers.models import MailingList
 from service.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
-
-
-def list_id_header(slug: str, domain: str) -> str:
-    """RFC 2919 List-Id: stable for a list whatever the issue, so filters keep working."""
-    return f"<{slug}.{domain}>"
 
 
 @dataclass
