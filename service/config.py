@@ -77,6 +77,21 @@ class Config:
     inbound_host: str = "127.0.0.1"
     inbound_port: int = 2525
     archive_cache_seconds: int = 300
+    # Bounces and complaints (service/bounces/): the policy, how long raw bounce mail is kept,
+    # the bounce mailbox beat polls, and the providers' webhook credentials.
+    bounce_soft_limit: int = 3
+    bounce_soft_days: int = 14
+    bounce_raw_days: int = 30
+    bounce_mailbox_url: str = ""
+    bounce_mailbox_done: str = "Processed"
+    bounce_mailbox_unparsed: str = "Unparsed"
+    bounce_poll_seconds: int = 300
+    ses_topic_arns: str = ""
+    mailgun_signing_key: str = ""
+    sendgrid_public_key: str = ""
+    postmark_webhook_user: str = ""
+    postmark_webhook_password: str = ""
+    webhook_secret: str = ""
     host: str = "127.0.0.1"
     port: int = 5000
 
@@ -135,7 +150,23 @@ class Config:
             raise ConfigError("NEWSLETTER_PREFERENCES_TOKEN_DAYS must be 1 or more")
         if self.outbox_retention_days < 0:
             raise ConfigError("NEWSLETTER_OUTBOX_RETENTION_DAYS must not be negative")
+        self._validate_bounces()
         return self
+
+    def _validate_bounces(self) -> None:
+        if self.bounce_soft_limit < 1 or self.bounce_soft_days < 1:
+            raise ConfigError("NEWSLETTER_BOUNCE_SOFT_LIMIT and _SOFT_DAYS must be 1 or more")
+        if self.bounce_raw_days < 0 or self.bounce_poll_seconds < 1:
+            raise ConfigError("NEWSLETTER_BOUNCE_RAW_DAYS must not be negative, nor"
+                              " NEWSLETTER_BOUNCE_POLL_SECONDS less than 1")
+        if self.bounce_mailbox_url and not self.bounce_mailbox_url.startswith(
+                ("imap://", "imaps://", "pop3://", "pop3s://")):
+            raise ConfigError("NEWSLETTER_BOUNCE_MAILBOX_URL must be an imap://, imaps://,"
+                              " pop3:// or pop3s:// URL")
+
+    @property
+    def ses_topic_arn_list(self) -> list[str]:
+        return [arn.strip() for arn in self.ses_topic_arns.split(",") if arn.strip()]
 
     def _validate_production_keys(self) -> None:
         advice = (

@@ -1,5 +1,6 @@
 """Every model, imported in one place so Alembic and create_all see the whole schema."""
 
+from service.bounces.models import BounceEvent, BounceMailbox, BounceRaw
 from service.db import Base
 from service.issues.models import CompiledIssue
 from service.mail.models import OutboxMessage
@@ -10,6 +11,9 @@ metadata = Base.metadata
 
 __all__ = [
     "Base",
+    "BounceEvent",
+    "BounceMailbox",
+    "BounceRaw",
     "CompiledIssue",
     "Delivery",
     "MailingList",

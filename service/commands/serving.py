@@ -52,17 +52,20 @@ def serve(host: str | None, port: int | None) -> None:
 
 @click.command("inbound")
 def inbound() -> None:
-    """Receive mail for NEWSLETTER_INBOUND_DOMAIN (mailto: unsubscribes) until stopped."""
+    """Receive mail for NEWSLETTER_INBOUND_DOMAIN (mailto: unsubscribes) and
+    NEWSLETTER_BOUNCE_DOMAIN (bounces) until stopped."""
     import threading
 
     from service.inbound import InboundServer
 
     config = cli_config()
-    if not config.inbound_domain:
-        raise click.ClickException("set NEWSLETTER_INBOUND_DOMAIN to the domain this receives for")
+    domains = [d for d in (config.inbound_domain, config.bounce_domain) if d]
+    if not domains:
+        raise click.ClickException("set NEWSLETTER_INBOUND_DOMAIN (mailto: unsubscribes) or"
+                                   " NEWSLETTER_BOUNCE_DOMAIN (bounces) to receive mail for")
     server = InboundServer(cli_app(config), config.inbound_host, config.inbound_port)
     server.start()
-    click.echo(f"newsletter: receiving for @{config.inbound_domain} on "
+    click.echo(f"newsletter: receiving for {', '.join('@' + d for d in domains)} on "
                f"{config.inbound_host}:{config.inbound_port} (Ctrl+C stops)")
     try:
         threading.Event().wait()

@@ -115,3 +115,31 @@ def subscribers_export(slug: str, status: str | None, output) -> None:  # type: 
     db = cli_app().extensions["db"]
     count = export_csv(db, output, _get_list(db, slug), status)
     click.echo(f"exported {count} subscribers", err=True)
+
+
+@subscribers_group.command("unsuppress")
+@click.argument("email")
+@click.option("--by", default=None, help="Who lifts it (recorded). Default: the OS user.")
+def subscribers_unsuppress(email: str, by: str | None) -> None:
+    """Lift a bounce, complaint or block from EMAIL, recording who did it and when. A
+    complainer's lists stay unsubscribed: they must subscribe again themselves."""
+    import getpass
+
+    from service.bounces.policy import NotSuppressed, unsuppress
+    from service.subscribers.services import find_subscriber
+
+    db = cli_app().extensions["db"]
+    by = by or getpass.getuser()
+    with db.session() as session:
+        try:
+            subscriber = find_subscriber(session, email)
+        except ValueError:  # not an address at all
+            subscriber = None
+        if subscriber is None:
+            raise click.ClickException(f"no subscriber {email}")
+        try:
+            previous = unsuppress(session, subscriber, by)
+        except NotSuppressed as exc:
+            raise click.ClickException(str(exc)) from None
+        status = subscriber.status
+    click.echo(f"{email}: {previous} -> {status} (by {by})")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import update
 
+from service.bounces.sync import record_sync_refusals
 from service.mail.transport import Outcome, Reply, Stage
 from service.sending import leases
 from service.sending.leases import Claimed, Lease
@@ -194,5 +195,6 @@ class _Run:
                 update(Send).where(Send.id == self.send.id, Send.status == SendStatus.SENDING)
                 .values(**values)
             )
+        record_sync_refusals(self.sender.db, self.sender.config, self.send.id)  # as bounces
         if self.result.paused:
             self.sender.halt.raise_flag(self.send.id, SendStatus.PAUSED)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from service.bounces.events import prune_raw
 from service.config import Config
 from service.db import Database, utcnow
 from service.mail import outbox
@@ -132,6 +133,7 @@ def sweep(db: Database, config: Config, subscribers: SubscriberService | None = 
     outbox.deliver_due(db, parse_smtp_urls(config.smtp_url))
     with db.session() as session:
         outbox.prune(session, dt.timedelta(days=config.outbox_retention_days))
+    prune_raw(db, config)  # raw bounce mail past NEWSLETTER_BOUNCE_RAW_DAYS
     if subscribers is not None:
         process_signups(db, subscribers)
 
