@@ -10,7 +10,7 @@ MIME boundaries never with '.'), so it needs no dot-stuffing on the way out.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import email.utils
 import hashlib
 from dataclasses import dataclass
@@ -24,7 +24,10 @@ CRLF = "\r\n"
 
 
 def _b64_lines(data: bytes) -> bytes:
-    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+    # One C call for the whole body, then 76-character CRLF lines: base64.encodebytes calls
+    # binascii once per 57 input bytes, 800 times for a 45 KB issue.
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b"\r\n".join([encoded[i:i + 76] for i in range(0, len(encoded), 76)]) + b"\r\n"
 
 
 def _crlf(template: SlotTemplate) -> SlotTemplate:

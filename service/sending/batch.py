@@ -168,12 +168,12 @@ class _Run:
         renewing_at = time.monotonic()
         with self.sender.db.session() as session:
             held = self.results.flush(session)
-            renewed = leases.renew(session, self.unsent, self.token, self.lease.delta)
+            renewed = leases.renew(session, self.send.id, self.token, self.lease.delta)
             session.execute(update(Send).where(Send.id == self.send.id)
                             .values(consecutive_errors=self.errors))
             status = session.get(Send, self.send.id).status
         self.lease.mark_renewed(renewing_at)
-        if not held or renewed != len(self.unsent):
+        if not held or renewed < len(self.unsent):
             self.result.stopped = True  # another batch owns some of our rows now
             return False
         if status != SendStatus.SENDING:

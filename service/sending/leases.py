@@ -104,12 +104,14 @@ def owned(ids: list[int], token: str):  # type: ignore[no-untyped-def]
                 Delivery.status == DS.SENDING)
 
 
-def renew(session: Session, ids: list[int], token: str, lease: dt.timedelta) -> int:
-    """Extend the lease of the rows still held; answers how many that is."""
-    if not ids:
-        return 0
+def renew(session: Session, send_id: int, token: str, lease: dt.timedelta) -> int:
+    """Extend the lease of every row this batch still holds; answers how many that is.
+    Matched on the (send_id, status) index and the token, without a list of ids."""
     result = session.execute(
-        update(Delivery).where(owned(ids, token)).values(lease_until=utcnow() + lease)
+        update(Delivery)
+        .where(Delivery.send_id == send_id, Delivery.status == DS.SENDING,
+               Delivery.claim_token == token)
+        .values(lease_until=utcnow() + lease)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount

@@ -53,7 +53,7 @@ class Sender:
             transport=FailoverTransport(parse_smtp_urls(config.smtp_url)),
             rate=RateLimiter(config.send_rate, redis_client),
             slots=ConnectionSlots(config.smtp_max_connections, redis_client),
-            halt=HaltSignal(db, redis_client),
+            halt=HaltSignal(db, redis_client, listen=True),
             dkim=DkimSigner.from_settings(
                 config.dkim_domain or config.message_id_domain,
                 config.dkim_selector, config.dkim_key_file,
@@ -122,3 +122,4 @@ class Sender:
     def close(self) -> None:
         self.transport.close()
         self.slots.release()
+        self.halt.close()
