@@ -102,6 +102,14 @@ def _naive_worker(port: int, count: int, out: multiprocessing.Queue) -> None:
     out.put(time.perf_counter() - started)
 
 
+def stop_all(service: Service, sink_process: subprocess.Popen | None, sink: object) -> None:
+    service.close()
+    if sink_process:
+        sink_process.kill()
+    if sink:
+        sink.stop()  # type: ignore[attr-defined]
+
+
 def run_parallel(target, args_for, processes: int) -> float:  # type: ignore[no-untyped-def]
     out: multiprocessing.Queue = multiprocessing.Queue()
     workers = [multiprocessing.Process(target=target, args=(*args_for(i), out)) for i in range(processes)]
@@ -259,11 +267,7 @@ def main() -> int:
             print(f"(c) the service, {size:>9,} recipients      {size / seconds:>8,.0f} msg/s"
                   f"  ({seconds:.1f} s; worker peak RSS {', '.join(f'{r:.0f}' for r in rss)} MB)")
     finally:
-        service.close()
-        if sink_process:
-            sink_process.kill()
-        if sink:
-            sink.stop()  # type: ignore[attr-defined]
+        stop_all(service, sink_process, sink)
 
     rate, rss_big = results[args.subscribers]
     rss_small = results[args.small][1]
@@ -316,11 +320,7 @@ def run_dkim(args: argparse.Namespace) -> int:
             rates[label] = args.small / seconds
             print(f"{label:<20} {rates[label]:>8,.0f} msg/s  ({seconds:.1f} s)")
     finally:
-        service.close()
-        if sink_process:
-            sink_process.kill()
-        if sink:
-            sink.stop()  # type: ignore[attr-defined]
+        stop_all(service, sink_process, sink)
     base = rates["no DKIM"]
     for label in ("RSA-2048", "RSA-2048 + Ed25519"):
         print(f"{label} / no DKIM   {rates[label] / base:.2f}x  (target >= 0.6x)")

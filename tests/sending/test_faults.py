@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
@@ -33,6 +34,17 @@ SERVER_FAULTS = {
 }
 
 
+@contextmanager
+def app_and_workers(config):  # type: ignore[no-untyped-def]
+    """An app and worker processes of their own, for a test that changes the settings."""
+    with running_app(config) as app:
+        workers = Workers(config)
+        try:
+            yield app, workers
+        finally:
+            workers.stop_all()
+
+
 def assert_each_once(sink, count: int) -> None:  # type: ignore[no-untyped-def]
     recipients = Counter(r.rcpt_tos[0] for r in sink.received)
     assert len(recipients) == count, len(recipients)
@@ -46,25 +58,21 @@ def test_a_server_fault_fails_nobody_and_pauses_the_send(fault, send_config, smt
     attribute, value, hint = SERVER_FAULTS[fault]
     config = replace(send_config, smtp_url=smtp_sink.url.replace("//", "//user:secret@"))
     setattr(smtp_sink.faults, attribute, value)
-    with running_app(config) as app:
-        workers = Workers(config)
-        try:
-            fill_list(app, READERS)
-            workers.start_worker(concurrency=2)
-            workers.start_beat()
-            send_id = start(app)
-            assert wait_for_status(app, send_id, ("paused",), timeout=90) == "paused"
-            reason = send_reason(app, send_id)
-            assert "server errors in a row" in reason and hint in reason, reason
-            assert "sends resume" in reason
-            assert delivery_counts(app, send_id).get("failed", 0) == 0
-            assert smtp_sink.received == []
+    with app_and_workers(config) as (app, workers):
+        fill_list(app, READERS)
+        workers.start_worker(concurrency=2)
+        workers.start_beat()
+        send_id = start(app)
+        assert wait_for_status(app, send_id, ("paused",), timeout=90) == "paused"
+        reason = send_reason(app, send_id)
+        assert "server errors in a row" in reason and hint in reason, reason
+        assert "sends resume" in reason
+        assert delivery_counts(app, send_id).get("failed", 0) == 0
+        assert smtp_sink.received == []
 
-            setattr(smtp_sink.faults, attribute, type(value)())  # the operator fixes it
-            assert control(app, send_id, "resume") == "sending"
-            assert wait_for_status(app, send_id, ("finished",), timeout=120) == "finished"
-        finally:
-            workers.stop_all()
+        setattr(smtp_sink.faults, attribute, type(value)())  # the operator fixes it
+        assert control(app, send_id, "resume") == "sending"
+        assert wait_for_status(app, send_id, ("finished",), timeout=120) == "finished"
         assert_each_once(smtp_sink, READERS)
         assert delivery_counts(app, send_id) == {"sent": READERS}
 
@@ -95,15 +103,11 @@ def test_two_smtp_servers_one_down_the_other_takes_the_send(send_config, smtp_si
     from tests.smtp_sink import free_port
 
     config = replace(send_config, smtp_url=f"smtp://127.0.0.1:{free_port()}, {smtp_sink.url}")
-    with running_app(config) as app:
-        workers = Workers(config)
-        try:
-            fill_list(app, 200)
-            workers.start_worker(concurrency=2)
-            send_id = start(app)
-            assert wait_for_status(app, send_id, ("finished",), timeout=90) == "finished"
-        finally:
-            workers.stop_all()
+    with app_and_workers(config) as (app, workers):
+        fill_list(app, 200)
+        workers.start_worker(concurrency=2)
+        send_id = start(app)
+        assert wait_for_status(app, send_id, ("finished",), timeout=90) == "finished"
         assert_each_once(smtp_sink, 200)
         assert delivery_counts(app, send_id) == {"sent": 200}
 
@@ -113,30 +117,26 @@ def test_two_smtp_servers_one_down_the_other_takes_the_send(send_config, smtp_si
 def test_pause_then_cancel_stop_batches_before_their_next_message(send_config, smtp_sink) -> None:  # type: ignore[no-untyped-def]
     config = replace(send_config, send_batch_size=50)
     smtp_sink.faults.data_delay = 0.02  # slow enough to catch the send in the middle
-    with running_app(config) as app:
-        workers = Workers(config)
-        try:
-            fill_list(app, 600)
-            workers.start_worker(concurrency=2)
-            send_id = start(app)
-            deadline = time.monotonic() + 60
-            while len(smtp_sink.received) < 100:
-                assert time.monotonic() < deadline
-                time.sleep(0.01)
-            assert control(app, send_id, "pause") == "paused"
-            at_pause = len(smtp_sink.received)
-            time.sleep(2.0)
-            after_pause = len(smtp_sink.received)
-            # Two pool processes, each with a message possibly already on the wire.
-            assert after_pause - at_pause <= 2, (at_pause, after_pause)
-            assert control(app, send_id, "cancel") == "cancelled"
-            time.sleep(1.0)
-            assert len(smtp_sink.received) == after_pause
-            counts = delivery_counts(app, send_id)
-            assert counts.get("sending", 0) == 0  # every batch gave its rows back
-            assert counts["sent"] == after_pause
-        finally:
-            workers.stop_all()
+    with app_and_workers(config) as (app, workers):
+        fill_list(app, 600)
+        workers.start_worker(concurrency=2)
+        send_id = start(app)
+        deadline = time.monotonic() + 60
+        while len(smtp_sink.received) < 100:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert control(app, send_id, "pause") == "paused"
+        at_pause = len(smtp_sink.received)
+        time.sleep(2.0)
+        after_pause = len(smtp_sink.received)
+        # Two pool processes, each with a message possibly already on the wire.
+        assert after_pause - at_pause <= 2, (at_pause, after_pause)
+        assert control(app, send_id, "cancel") == "cancelled"
+        time.sleep(1.0)
+        assert len(smtp_sink.received) == after_pause
+        counts = delivery_counts(app, send_id)
+        assert counts.get("sending", 0) == 0  # every batch gave its rows back
+        assert counts["sent"] == after_pause
 
 
 @pytest.mark.slow
@@ -146,17 +146,13 @@ def test_a_slow_server_cannot_make_a_batch_outlive_its_lease(send_config, smtp_s
     expired rows: the lease is renewed, nothing is sent twice."""
     config = replace(send_config, send_lease_seconds=2, send_batch_size=30, sweep_seconds=1)
     smtp_sink.faults.data_delay = 0.2
-    with running_app(config) as app:
-        workers = Workers(config)
-        try:
-            fill_list(app, 90)
-            workers.start_worker(concurrency=1)
-            workers.start_worker(concurrency=1)
-            workers.start_beat()
-            send_id = start(app)
-            assert wait_for_status(app, send_id, ("finished",), timeout=120) == "finished"
-        finally:
-            workers.stop_all()
+    with app_and_workers(config) as (app, workers):
+        fill_list(app, 90)
+        workers.start_worker(concurrency=1)
+        workers.start_worker(concurrency=1)
+        workers.start_beat()
+        send_id = start(app)
+        assert wait_for_status(app, send_id, ("finished",), timeout=120) == "finished"
         assert_each_once(smtp_sink, 90)
 
 
@@ -175,15 +171,11 @@ def test_dkim_every_message_of_a_send_verifies(send_config, smtp_sink, tmp_path)
                      dkim_ed25519_key_file=str(tmp_path / "ed.pem"), dkim_domain="example.org")
     dns = dns_for({b"news._domainkey.example.org.": public_key_record(rsa_pem),
                    b"newsed._domainkey.example.org.": public_key_record(ed_pem)})
-    with running_app(config) as app:
-        workers = Workers(config)
-        try:
-            fill_list(app, 200)
-            workers.start_worker(concurrency=2)
-            send_id = start(app)
-            assert wait_for_status(app, send_id, ("finished",), timeout=120) == "finished"
-        finally:
-            workers.stop_all()
+    with app_and_workers(config) as (app, workers):
+        fill_list(app, 200)
+        workers.start_worker(concurrency=2)
+        send_id = start(app)
+        assert wait_for_status(app, send_id, ("finished",), timeout=120) == "finished"
     received = smtp_sink.received
     assert len(received) == 200
     for message in received:
