@@ -80,6 +80,14 @@ def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
 
         app.register_blueprint(devinbox_blueprint)
 
+    # Bounce webhooks: each request is verified by the provider's signature, never by a
+    # CSRF token or a cookie.
+    from service.bounces.views import blueprint as bounces_blueprint
+    from service.bounces.views import init_webhooks
+
+    init_webhooks(app, config)
+    csrf.exempt(bounces_blueprint)
+
     # One budget per IP shared by every endpoint that signs up or sends mail: a scope of its own
     # per endpoint would let each allow the whole rate.
     signup_limit = limiter.shared_limit(config.signup_rate_limit, scope="signup", methods=["POST"])
