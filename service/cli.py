@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from service.commands import issues, send, sends, serving, subscribers
+from service.commands import bounces, issues, send, sends, serving, subscribers
 
 
 @click.group()
@@ -18,6 +18,7 @@ for command in (
     serving.db_group, serving.serve, serving.inbound, serving.dev,
     send.send,
     sends.sends_group, sends.worker_command, sends.beat_command,
+    bounces.bounces_group,
 ):
     main.add_command(command)
 

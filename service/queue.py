@@ -36,6 +36,9 @@ def make_celery(config: Config) -> Celery:
             "sweep": {"task": "newsletter.sweep", "schedule": float(config.sweep_seconds)},
         },
     )
+    if config.bounce_mailbox_url:
+        app.conf.beat_schedule["poll-bounces"] = {
+            "task": "newsletter.poll_bounces", "schedule": float(config.bounce_poll_seconds)}
     return app
 
 

@@ -11,6 +11,7 @@ from celery import shared_task
 from celery.signals import worker_process_shutdown
 
 from service import create_app
+from service.bounces.mailbox import poll_mailbox
 from service.sending import orchestration
 from service.sending.batch import process_batch
 from service.sending.control import redis_client
@@ -59,3 +60,8 @@ def send_batch(send_id: int) -> None:
 @shared_task(name="newsletter.sweep")
 def sweep() -> None:
     orchestration.sweep(*_db_config(), _flask_app().extensions["subscribers"])
+
+
+@shared_task(name="newsletter.poll_bounces")
+def poll_bounces() -> None:
+    poll_mailbox(*_db_config())

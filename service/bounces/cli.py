@@ -1,8 +1,9 @@
-"""``newsletter bounces``: bounce commands that need neither a database nor a server.
+"""``newsletter bounces``: classify mail files, list recorded bounces, poll the mailbox.
 
 ``classify`` reads mail files and prints what the classifier makes of each, for checking a
 bounce by hand or trying the classifier on a saved mailbox. It touches nothing: it imports
-only the classifier, so it runs without configuration, database or app.
+only the classifier, so it runs without configuration, database or app. ``list`` and
+``poll``, which need the database, live in ``service.commands.bounces``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import click
 
 from service.bounces.classify import Classification, classify, unreadable
 
-bounces_group = click.Group("bounces", help="Bounce mail: classify returned messages.")
+bounces_group = click.Group("bounces", help="Bounces and complaints: classify, list, poll.")
 
 DIAGNOSTIC_PREVIEW = 160  # characters of the diagnostic on a readable line
 
