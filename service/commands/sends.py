@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -39,16 +40,52 @@ def sends_list() -> None:
 
 @sends_group.command("show")
 @click.argument("send_id", type=int)
-def sends_show(send_id: int) -> None:
-    """One send: status, times and the count of every delivery state."""
+@click.option("--json", "as_json", is_flag=True, help="Everything as one JSON object.")
+def sends_show(send_id: int, as_json: bool) -> None:
+    """One send: status, times, the count of every delivery state, and its bounces,
+    complaints and unsubscribes with their rates and reasons."""
+    import logging
+
+    from service.bounces.report import send_bounces
     from service.sending.sends import SendError, progress
 
     db = cli_app().extensions["db"]
     try:
         with db.session() as session:
             p = progress(session, send_id)
+            bounces = send_bounces(session, send_id)
     except SendError as exc:
         raise click.ClickException(str(exc)) from None
+    for warning in bounces.warnings:
+        logging.getLogger("service.bounces.report").warning("send %s: %s", send_id, warning)
+    if as_json:
+        click.echo(json.dumps(_show_record(p, bounces), ensure_ascii=False))
+        return
+    _show_text(p)
+    _show_bounces(bounces)
+
+
+def _show_record(p, bounces) -> dict:  # type: ignore[no-untyped-def]
+    s = p.send
+    when = {name: (getattr(s, name).isoformat() if getattr(s, name) else None)
+            for name in ("scheduled_at", "started_at", "finished_at")}
+    return {"id": s.id, "issue": s.issue_slug, "subject": s.subject, "status": s.status,
+            "status_reason": s.status_reason, **when, "total": s.total, "counts": p.counts,
+            "remaining": p.remaining, "bounces": bounces.as_dict()}
+
+
+def _show_bounces(b) -> None:  # type: ignore[no-untyped-def]
+    click.echo(f"bounces: {b.hard} hard ({b.hard_rate:.2%}), {b.soft} soft"
+               f" ({b.rate(b.soft):.2%}); complaints: {b.complaints} ({b.complaint_rate:.2%});"
+               f" unsubscribes: {b.unsubscribes} ({b.rate(b.unsubscribes):.2%})"
+               f" of {b.went_out} sent")
+    if b.reasons:
+        click.echo("reasons: " + ", ".join(f"{r} {n}" for r, n in b.reasons.items()))
+    for warning in b.warnings:
+        click.echo(f"warning: {warning}")
+
+
+def _show_text(p) -> None:  # type: ignore[no-untyped-def]
     s = p.send
     click.echo(f"send {s.id}: {s.issue_slug} — {s.subject}")
     click.echo(f"status: {s.status}{': ' + s.status_reason if s.status_reason else ''}")
