@@ -82,7 +82,8 @@ def test_4xx_replies_are_deferred_and_sent_later(send_app, workers, smtp_sink) -
     assert _counts(send_app, send_id) == {"sent": 200}
 
 
-def test_5xx_fails_exactly_those_recipients(send_app, workers, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+def test_a_rcpt_5xx_refuses_exactly_those_recipients(send_app, workers, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+    """Refused at RCPT: those readers only, each recorded as a bounce with the reply."""
     fill_list(send_app, 300)
     refused = {f"r{n}@example.com" for n in range(0, 300, 37)}
     smtp_sink.faults.refuse.update(refused)
@@ -94,12 +95,13 @@ def test_5xx_fails_exactly_those_recipients(send_app, workers, smtp_sink) -> Non
     from service.subscribers.models import Subscriber
 
     with send_app.extensions["db"].session() as session:
-        failed = set(session.scalars(
+        bounced = set(session.scalars(
             select(Subscriber.email).join(Delivery, Delivery.subscriber_id == Subscriber.id)
-            .where(Delivery.send_id == send_id, Delivery.status == "failed")))
-        replies = set(session.scalars(select(Delivery.last_reply).where(Delivery.status == "failed")))
-    assert failed == refused
+            .where(Delivery.send_id == send_id, Delivery.status == "bounced")))
+        replies = set(session.scalars(select(Delivery.last_reply).where(Delivery.status == "bounced")))
+    assert bounced == refused
     assert replies and all(reply.startswith("rcpt: 550") for reply in replies)
+    assert _counts(send_app, send_id) == {"sent": 300 - len(refused), "bounced": len(refused)}
 
 
 def test_a_dead_smtp_server_pauses_the_send_and_resume_completes_it(send_app, workers, smtp_sink) -> None:  # type: ignore[no-untyped-def]
