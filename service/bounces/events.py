@@ -27,6 +27,7 @@ from service.bounces.locate import Clues, ForgedToken, Target, locate
 from service.bounces.models import BounceEvent, BounceRaw
 from service.bounces.policy import BouncePolicy, apply_policy
 from service.bounces.report import log_rate_warnings
+from service.bounces.webhooks.common import ProviderEvent
 from service.config import Config
 from service.db import Database, utcnow
 from service.sending.states import DeliveryStatus
@@ -118,7 +119,7 @@ def record_bounce(session: Session, bounces: Bounces, report: BounceReport) -> R
                               data=report.raw[:MAX_RAW_BYTES]))
     event.action = _act(session, bounces.policy, event, target)
     if event.send_id is not None and event.kind in ("hard", "complaint"):
-        log_rate_warnings(session, event.send_id)
+        log_rate_warnings(session, event.send_id, event.kind)
     return Recorded("recorded", event.id, event.action, event.subscriber_id, event.delivery_id)
 
 
@@ -146,7 +147,7 @@ def record_in_own_session(db: Database, bounces: Bounces, reports: list[BounceRe
         return [record_bounce(session, bounces, report) for report in reports]
 
 
-def provider_report(event) -> BounceReport:  # type: ignore[no-untyped-def]
+def provider_report(event: ProviderEvent) -> BounceReport:
     """A verified ``ProviderEvent`` as a report: its recipient is vouched for."""
     clues = Clues(message_id=event.message_id, recipient=event.recipient, trusted_recipient=True)
     raw = json.dumps(event.raw, ensure_ascii=False, sort_keys=True).encode("utf-8")
@@ -157,7 +158,8 @@ def provider_report(event) -> BounceReport:  # type: ignore[no-untyped-def]
     )
 
 
-def handle_provider_events(db: Database, bounces: Bounces, events: list) -> list[Recorded]:  # type: ignore[type-arg]
+def handle_provider_events(db: Database, bounces: Bounces, events: list[ProviderEvent]
+                           ) -> list[Recorded]:
     """Store verified provider events. ``ignore`` events (deliveries, delays, opens) change
     nothing and are not stored: a provider sends one for every message."""
     reports = [provider_report(event) for event in events if event.kind != "ignore"]

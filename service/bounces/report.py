@@ -115,14 +115,21 @@ def rate_warnings(report: SendBounces) -> list[str]:
     return warnings
 
 
-def log_rate_warnings(session: Session, send_id: int) -> None:
-    """Log a warning when this event takes a send over a threshold (once per crossing)."""
-    went_out = _went_out(session, send_id)
-    if not went_out:
+def log_rate_warnings(session: Session, send_id: int, kind: str) -> None:
+    """Log a warning when an event of ``kind`` takes its send over a threshold, once: when
+    the count reaches the first number past it.
+
+    Cheap enough for every event: the events are counted on their (send, kind) index alone,
+    over the send's recipients (``Send.total``) rather than the messages that went out, which
+    would scan the send's ledger each time (the two differ only by readers skipped or still
+    waiting). ``sends show`` reports the exact rates."""
+    threshold = {"hard": HARD_BOUNCE_RATE_WARNING, "complaint": COMPLAINT_RATE_WARNING}.get(kind)
+    total = session.scalar(select(Send.total).where(Send.id == send_id)) or 0
+    if threshold is None or not total:
         return
-    for kind, threshold, label in (("hard", HARD_BOUNCE_RATE_WARNING, "hard-bounce"),
-                                   ("complaint", COMPLAINT_RATE_WARNING, "complaint")):
-        count = _readers(session, send_id, kind)
-        if (count - 1) / went_out <= threshold < count / went_out:
-            log.warning("send %s: %s rate %.2f%% passed %.1f%% (%s of %s)", send_id, label,
-                        100 * count / went_out, 100 * threshold, count, went_out)
+    count = session.scalar(select(func.count()).select_from(BounceEvent).where(
+        BounceEvent.send_id == send_id, BounceEvent.kind == kind)) or 0
+    if (count - 1) / total <= threshold < count / total:
+        label = "hard-bounce" if kind == "hard" else "complaint"
+        log.warning("send %s: %s rate %.2f%% passed %.1f%% (%s of %s)", send_id, label,
+                    100 * count / total, 100 * threshold, count, total)

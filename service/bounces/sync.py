@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.bounces.classify_recipients import Candidate, decide_reason, is_temporary
 from service.bounces.events import BounceReport, Bounces, record_bounce
@@ -39,7 +40,7 @@ def classify_reply(reply: str) -> tuple[str, str, str]:
     return kind_for(reason, is_temporary(candidate)), reason, status
 
 
-def refusal_reports(session, send_id: int) -> list[BounceReport]:  # type: ignore[no-untyped-def]
+def refusal_reports(session: Session, send_id: int) -> list[BounceReport]:
     """One report per row of the send that a server refused at RCPT TO with a 5xx."""
     rows = session.execute(
         select(Delivery.id, Delivery.attempts, Delivery.last_reply).where(
