@@ -76,3 +76,28 @@ def test_a_clean_send_has_no_warning(bounce_app, tmp_path) -> None:  # type: ign
     assert "bounces: 1 hard (1.00%)" in result.output and "warning" not in result.output
     data = json.loads(_show(bounce_app, tmp_path, str(send_id), "--json").output)
     assert data["bounces"]["warnings"] == [] and data["bounces"]["unsubscribes"] == 0
+
+
+def test_bounces_list_filters_by_send_and_kind(bounce_app, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    readers(bounce_app, 4)
+    first, second = sent_send(bounce_app), sent_send(bounce_app)
+    _bounce(bounce_app, first, "r0@example.com")
+    _bounce(bounce_app, second, "r1@example.com", MAILBOX_FULL)
+    _bounce(bounce_app, second, "r2@example.com")
+    config = bounce_app.config["NEWSLETTER"]
+    env = {"NEWSLETTER_DATABASE_URL": config.database_url,
+           "NEWSLETTER_INSTANCE_DIR": str(tmp_path / "cli")}
+
+    def listed(*args: str) -> list[dict]:
+        result = CliRunner().invoke(main, ["bounces", "list", "--json", *args], env=env)
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.output.splitlines()]
+
+    assert [e["recipient"] for e in listed()] == ["r2@example.com", "r1@example.com",
+                                                  "r0@example.com"]
+    assert [e["recipient"] for e in listed("--send", str(second))] == ["r2@example.com",
+                                                                       "r1@example.com"]
+    [soft] = listed("--send", str(second), "--kind", "soft")
+    assert (soft["reason"], soft["action"], soft["send_id"]) == ("mailboxfull", "counted", second)
+    text = CliRunner().invoke(main, ["bounces", "list", "--send", str(first)], env=env).output
+    assert "hard/userunknown 5.1.1  r0@example.com  send" in text and "r1@" not in text
