@@ -98,7 +98,11 @@ def poll_mailbox(db: Database, config: Config, limit: int = MAX_PER_POLL) -> Pol
     """Poll the configured mailbox once; the result says what happened, errors included."""
     from service.bounces.mailbox_imap import poll_imap
 
-    settings = parse_mailbox_url(config.bounce_mailbox_url)
+    try:
+        settings = parse_mailbox_url(config.bounce_mailbox_url)
+    except ValueError as exc:
+        log.error("bounce mailbox: %s", exc)
+        return PollResult("(unusable NEWSLETTER_BOUNCE_MAILBOX_URL)", error=str(exc))
     result = PollResult(settings.name)
     bounces = Bounces.from_config(config)
 

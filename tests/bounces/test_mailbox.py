@@ -120,6 +120,7 @@ def test_a_failed_poll_is_reported_and_remembered(bounce_app, dovecot) -> None: 
     assert _poll(bounce_app, closed)[0].error
     poll = last_poll(bounce_app.extensions["db"], config)
     assert poll is not None and poll.last_success_at is None and poll.last_error
+    assert "must read imap" in _poll(bounce_app, "imap://127.0.0.1/INBOX")[0].error  # no user
 
 
 def test_the_poll_command_and_the_beat_entry(bounce_app, dovecot, tmp_path) -> None:  # type: ignore[no-untyped-def]
