@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from service.commands import bounces, issues, send, sends, serving, subscribers
+from service.commands import admin, bounces, issues, send, sends, serving, subscribers
 
 
 @click.group()
@@ -19,6 +19,7 @@ for command in (
     send.send,
     sends.sends_group, sends.worker_command, sends.beat_command,
     bounces.bounces_group,
+    admin.admin_group,
 ):
     main.add_command(command)
 

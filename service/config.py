@@ -92,6 +92,10 @@ class Config:
     postmark_webhook_user: str = ""
     postmark_webhook_password: str = ""
     webhook_secret: str = ""
+    # The admin console (service/admin/): login POSTs allowed per client IP and per account
+    # typed (known or not, so a 429 reveals nothing), before the answer is 429.
+    admin_login_rate_limit: str = "10/minute;50/hour"
+    admin_login_account_rate_limit: str = "5/minute;30/hour"
     host: str = "127.0.0.1"
     port: int = 5000
 

@@ -1,5 +1,6 @@
 """Every model, imported in one place so Alembic and create_all see the whole schema."""
 
+from service.admin.models import AdminUser
 from service.bounces.models import BounceEvent, BounceMailbox, BounceRaw
 from service.db import Base
 from service.issues.models import CompiledIssue
@@ -10,6 +11,7 @@ from service.subscribers.models import MailingList, Subscriber, SubscriberEvent,
 metadata = Base.metadata
 
 __all__ = [
+    "AdminUser",
     "Base",
     "BounceEvent",
     "BounceMailbox",

@@ -97,6 +97,11 @@ def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
     csrf.exempt(app.view_functions["subscribers.unsubscribe"])
     csrf.exempt(app.view_functions["subscribers.api_subscribe"])
 
+    # The admin console (service/admin/): login sessions, roles, its pages; CSRF as above.
+    from service.admin.views import init_admin
+
+    init_admin(app, config, limiter)
+
     app.after_request(security_headers)
 
     def page(title: str, message: str, status: int) -> tuple[str, int]:

@@ -1,0 +1,127 @@
+"""The admin console's pages under ``/admin``. Thin: they call service.admin.users,
+service.admin.issues_state and the auth helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
+from flask_limiter import Limiter
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from limits import parse_many
+from werkzeug.wrappers import Response
+from wtforms import PasswordField, StringField
+
+from service.admin import auth
+from service.admin.issues_state import list_issue_rows
+from service.admin.users import authenticate, end_sessions, list_admin_users, normalize_email
+from service.config import Config, ConfigError
+
+blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+# The only admin endpoint a visitor without a session may reach.
+OPEN_ENDPOINTS = {"admin.login"}
+
+
+class LoginForm(FlaskForm):
+    # The template never echoes the typed email back: the page is then the same, byte for
+    # byte, for an unknown email and a wrong password.
+    email = StringField("Email")
+    password = PasswordField("Password")
+
+
+class LogoutForm(FlaskForm):
+    """Only its CSRF token: logging out is a POST that another site cannot make."""
+
+
+@blueprint.before_request
+def require_login() -> Response | None:
+    if request.endpoint in OPEN_ENDPOINTS or current_user.is_authenticated:
+        return None
+    return auth.redirect_to_login()
+
+
+@blueprint.after_request
+def private(response: Response) -> Response:
+    # Admin pages show readers' data and hold form tokens: never stored by a cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.context_processor
+def admin_context() -> dict[str, Any]:
+    return {"current_user": current_user, "logout_form": LogoutForm()}
+
+
+@blueprint.errorhandler(403)
+def forbidden(_error: Any) -> tuple[str, int]:
+    return render_template("admin/forbidden.html"), 403
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login() -> Response | tuple[str, int]:
+    form = LoginForm()
+    target = auth.safe_next(request.values.get("next"))
+    if request.method == "GET" and current_user.is_authenticated:
+        return redirect(target)
+    failed = False
+    if request.method == "POST":
+        db = current_app.extensions["db"]
+        with db.session() as session:
+            user = authenticate(session, form.email.data or "", form.password.data or "")
+            if user is not None:
+                auth.start_session(user)
+                return redirect(target)
+        failed = True
+    return render_template("admin/login.html", form=form, next=target, failed=failed), 200
+
+
+@blueprint.post("/logout")
+def logout() -> Response:
+    with current_app.extensions["db"].session() as session:
+        end_sessions(session, current_user.id)
+    auth.stop_session()
+    return redirect(url_for("admin.login"))
+
+
+@blueprint.get("/")
+@auth.require_role("editor")
+def dashboard() -> str:
+    issues = current_app.extensions["issues"].collection().issues
+    with current_app.extensions["db"].session() as session:
+        rows = list_issue_rows(session, issues)
+    return render_template("admin/dashboard.html", rows=rows)
+
+
+@blueprint.get("/users")
+@auth.require_role("admin")
+def users() -> str:
+    with current_app.extensions["db"].session() as session:
+        admin_users = list_admin_users(session)
+    return render_template("admin/users.html", users=admin_users)
+
+
+def attempted_account() -> str:
+    """The rate-limit key of a login's second budget: the email typed, known or not."""
+    return "account:" + normalize_email(request.form.get("email", ""))[:320]
+
+
+def init_admin(app: Flask, config: Config, limiter: Limiter) -> None:
+    """Register the console with login sessions and the login's two rate limits."""
+    for name in ("admin_login_rate_limit", "admin_login_account_rate_limit"):
+        try:
+            parse_many(getattr(config, name))
+        except ValueError:
+            raise ConfigError(
+                f"NEWSLETTER_{name.upper()} must read like '10/minute;50/hour'"
+            ) from None
+    auth.init_login(app)
+    app.register_blueprint(blueprint)
+    per_ip = limiter.shared_limit(
+        config.admin_login_rate_limit, scope="admin-login-ip", methods=["POST"]
+    )
+    per_account = limiter.shared_limit(
+        config.admin_login_account_rate_limit, scope="admin-login-account", methods=["POST"],
+        key_func=attempted_account,
+    )
+    app.view_functions["admin.login"] = per_ip(per_account(app.view_functions["admin.login"]))
