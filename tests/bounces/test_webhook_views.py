@@ -48,6 +48,8 @@ def hooks(config):  # type: ignore[no-untyped-def]
 
         def fetch(url: str) -> bytes:
             fetched.append(url)
+            if "unreachable" in url:
+                raise OSError("connection timed out")
             return cert if url == CERT_URL else b"confirmed"
 
         app.extensions["bounces.fetch"] = fetch
@@ -194,6 +196,9 @@ def test_ses_bounce_confirmation_and_tampering(hooks) -> None:  # type: ignore[n
     foreign = _sns(_notification(ses, TopicArn=TOPIC.replace("newsletter", "other")))
     assert client.post("/webhooks/ses", data=foreign).status_code == 401
     assert _events(app) == 0 and _statuses(app)["r5@example.com"] == "confirmed"
+    # AWS could not be reached for the certificate: 503, so that SNS tries again.
+    away = _sns(_notification(ses, SigningCertURL=CERT_URL.replace("views", "unreachable")))
+    assert client.post("/webhooks/ses", data=away).status_code == 503
     answer = client.post("/webhooks/ses", data=body)
     assert answer.status_code == 200 and answer.json["recorded"] == 1
     assert _statuses(app)["r4@example.com"] == "bounced"
