@@ -62,7 +62,7 @@ class Config:
     send_batch_size: int = 500
     send_rate: float = 0.0
     smtp_max_connections: int = 0
-    send_max_attempts: int = 6
+    send_max_attempts: int = 100
     send_retry_base_seconds: int = 60
     send_retry_max_seconds: int = 3600
     send_max_consecutive_errors: int = 10

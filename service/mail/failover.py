@@ -15,7 +15,8 @@ SERVER_REST_SECONDS = 30.0
 class FailoverTransport:
     """Connections to one or more servers, tried in order; each message goes to the first
     server that is not resting. A server that fails before it takes a message (no connection,
-    greeting, EHLO, AUTH or sender refused) rests, and the message moves on to the next."""
+    greeting, EHLO, AUTH or sender refused), drops the line or says 421 rests; the message
+    moves on to the next server unless its content had already gone out."""
 
     def __init__(self, servers: list[SmtpSettings], rest_seconds: float = SERVER_REST_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -36,9 +37,10 @@ class FailoverTransport:
         reply = Reply(Outcome.SERVER, 0, "no SMTP server", Stage.CONNECT)
         for index in self._order():
             reply = getattr(self.connections[index], method)(mail_from, to, data)
-            if not reply.server_unusable:
-                return reply
-            self.resting_until[index] = self.clock() + self.rest_seconds
+            if reply.server_in_trouble:
+                self.resting_until[index] = self.clock() + self.rest_seconds
+            if not reply.retry_elsewhere:
+                return reply  # answered, or the content went out: no second copy elsewhere
         return reply
 
     def send_prepared(self, mail_from: str, to: str, data: bytes) -> Reply:

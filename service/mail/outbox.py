@@ -46,8 +46,10 @@ def enqueue(session: Session, kind: str, mail_from: str, to: str, message: Email
     )
 
 
-def _claim(db: Database, limit: int) -> list[int]:
-    """Lease due messages so that two relays never send the same one."""
+def _claim(db: Database, limit: int) -> tuple[list[int], dt.datetime]:
+    """Lease due messages so that two relays never send the same one. The lease's own end
+    time is the claim's token: each message is taken again, and its result written, only
+    while the row still carries it."""
     now = utcnow()
     due = and_(
         OutboxMessage.next_attempt_at <= now,
@@ -68,7 +70,7 @@ def _claim(db: Database, limit: int) -> list[int]:
             )
             if result.rowcount == 1:
                 claimed.append(message_id)
-    return claimed
+    return claimed, now + LEASE
 
 
 def deliver_due(db: Database, servers: list[SmtpSettings], limit: int = CLAIM_BATCH) -> int:
@@ -77,7 +79,7 @@ def deliver_due(db: Database, servers: list[SmtpSettings], limit: int = CLAIM_BA
     Each message is read in one short transaction and its result written in another, matched
     on its lease: no transaction stays open while an SMTP server thinks.
     """
-    ids = _claim(db, limit)
+    ids, claimed_lease = _claim(db, limit)
     if not ids:
         return 0
     sent = 0
@@ -86,17 +88,22 @@ def deliver_due(db: Database, servers: list[SmtpSettings], limit: int = CLAIM_BA
         for message_id in ids:
             with db.session() as session:
                 row = session.get(OutboxMessage, message_id)
-                if row is None or row.status != "sending":
+                # A slow server may have outlasted the lease: then another relay owns it.
+                if row is None or row.status != "sending" or row.lease_until != claimed_lease:
                     continue
+                fresh = utcnow() + LEASE
+                session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                                .values(lease_until=fresh))
                 mail_from, to, data, attempts = row.mail_from, row.to_address, row.message, row.attempts
             reply = transport.send(mail_from, to, data)
-            sent += _record(db, message_id, attempts + 1, reply)
+            sent += _record(db, message_id, attempts + 1, reply, fresh)
     finally:
         transport.close()
     return sent
 
 
-def _record(db: Database, message_id: int, attempts: int, reply: Reply) -> int:
+def _record(db: Database, message_id: int, attempts: int, reply: Reply,
+            lease: dt.datetime) -> int:
     values: dict = {"attempts": attempts, "last_reply": str(reply)[:1000], "lease_until": None}
     if reply.outcome is Outcome.SENT:
         values.update(status="sent", sent_at=utcnow())
@@ -109,7 +116,8 @@ def _record(db: Database, message_id: int, attempts: int, reply: Reply) -> int:
     with db.session() as session:
         session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == "sending")
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == "sending",
+                   OutboxMessage.lease_until == lease)
             .values(**values)
         )
     return 1 if reply.outcome is Outcome.SENT else 0

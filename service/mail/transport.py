@@ -94,8 +94,22 @@ class Reply:
         return self.outcome is Outcome.SERVER and self.stage in (
             Stage.CONNECT, Stage.GREETING, Stage.EHLO, Stage.AUTH, Stage.MAIL)
 
+    @property
+    def retry_elsewhere(self) -> bool:
+        """A server fault before the content went out: another server may take the message
+        without any risk of a second copy."""
+        return self.outcome is Outcome.SERVER and self.stage is not Stage.MESSAGE
+
+    @property
+    def server_in_trouble(self) -> bool:
+        """Worth resting the server: it failed before a message, dropped the line, or 421."""
+        return self.server_unusable or (
+            self.outcome is Outcome.SERVER and self.code in (0, 421))
+
 
 def classify(code: int, text: str, stage: Stage) -> Reply:
+    if not 200 <= code < 600:  # no reply, or one smtplib could not read: the line is broken
+        return Reply(Outcome.SERVER, max(code, 0), text, stage)
     if 200 <= code < 400:
         return Reply(Outcome.SENT, code, text, stage)
     if code == 421 or code == 0 or stage not in (Stage.RCPT, Stage.MESSAGE):
@@ -154,16 +168,25 @@ class SmtpConnection:
         """Send bytes already in wire form (see assembly): no dot-stuffing or line-end regexes.
 
         With PIPELINING (RFC 2920) MAIL, RCPT and DATA go out in one write and their three
-        replies are read together: two round trips a message instead of four.
+        replies are read together: two round trips a message instead of four. A kept
+        connection that the server closed while idle is reopened once, not counted a fault.
         """
+        reused = self._smtp is not None
+        reply = self._send_prepared_once(mail_from, to, data)
+        if reused and reply.outcome is Outcome.SERVER and reply.code == 0 and (
+                reply.stage is Stage.MAIL):
+            return self._send_prepared_once(mail_from, to, data)
+        return reply
+
+    def _send_prepared_once(self, mail_from: str, to: str, data: bytes) -> Reply:
         stage = Stage.CONNECT
         try:
             smtp = self._session()
             utf8 = not (mail_from + to).isascii()
             option = " SMTPUTF8" if utf8 and smtp.has_extn("smtputf8") else ""
-            if utf8 and not option:
-                return Reply(Outcome.FAILED, 553, "the server does not accept UTF-8 addresses",
-                             Stage.RCPT)
+            if utf8 and not option:  # our relay's shortcoming, not the reader's
+                return Reply(Outcome.SERVER, 553, "the SMTP server does not offer SMTPUTF8,"
+                             " needed for this address", Stage.MAIL)
             stage = Stage.MAIL
             if smtp.has_extn("pipelining"):
                 smtp.send(f"MAIL FROM:<{mail_from}>{option}\r\nRCPT TO:<{to}>\r\nDATA\r\n".encode())
@@ -194,23 +217,27 @@ class SmtpConnection:
                 replies, (250, 250, 354), (Stage.MAIL, Stage.RCPT, Stage.DATA), strict=False):
             if code == 251:
                 code = 250
-            if code != wanted:
-                if len(replies) == 3 and replies[2][0] == 354:
-                    smtp.send(b".\r\n")  # DATA was accepted after all: end it empty
-                    smtp.getreply()
-                if code == 421:
-                    self.close()
-                else:
-                    self._reset()
+            if code == wanted:
+                continue
+            data_open = len(replies) == 3 and replies[2][0] == 354
+            if 400 <= code < 600 and code != 421 and not data_open:
+                self._reset()
                 return classify(code, _decode(message), stage)
-        if len(replies) < 3:
-            self._reset()
-            return classify(replies[-1][0], _decode(replies[-1][1]), Stage.DATA)
+            # 421, a reply out of step, or DATA left open after a refusal: never send an
+            # empty message to end it; drop the session.
+            self.close()
+            if 400 <= code < 600:
+                return classify(code, _decode(message), stage)
+            return Reply(Outcome.SERVER, max(code, 0), f"unexpected reply: {_decode(message)}",
+                         stage)
+        if len(replies) < 3:  # cannot happen with sane replies; never call it sent
+            self.close()
+            return Reply(Outcome.SERVER, 0, "the server's replies were out of step", Stage.DATA)
         smtp.send(data + b".\r\n")
         code, message = smtp.getreply()
-        if code == 421 or code == -1:
+        if code == 421 or not 200 <= code < 600:
             self.close()
-        return classify(max(code, 0), _decode(message), Stage.MESSAGE)
+        return classify(code, _decode(message), Stage.MESSAGE)
 
     def send(self, mail_from: str, to: str, data: bytes) -> Reply:
         """Send a stdlib message (sendmail dot-stuffs it); never raises, answers a Reply."""

@@ -10,6 +10,7 @@ A batch that cannot record its results raises before it sends more.
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 from dataclasses import dataclass
 
@@ -24,7 +25,9 @@ from service.sending.results import Results, Tally
 from service.sending.sender import Sender
 from service.sending.server_faults import pause_reason
 from service.sending.states import SendStatus
+from service.sending.verdicts import Verdicts
 
+log = logging.getLogger(__name__)
 FLUSH_EVERY = 50
 
 
@@ -39,49 +42,6 @@ class BatchResult:
         return self.tally.claimed
 
 
-class _Verdicts:
-    """Holds a refusal of the message (a 5xx after DATA) until the next reader's outcome is
-    known: one such refusal is the reader's, the same refusal for consecutive different
-    readers is the server's (a content filter, a size limit, a broken signature)."""
-
-    def __init__(self) -> None:
-        self.held: tuple[Claimed, Reply] | None = None
-        self.streak = False
-        self.delivered_before = False
-
-    @staticmethod
-    def _is_message_refusal(row: Claimed, reply: Reply) -> bool:
-        return (reply.outcome is Outcome.FAILED and reply.stage is Stage.MESSAGE
-                and row.email.lower() not in reply.text.lower())
-
-    def judge(self, row: Claimed, reply: Reply) -> list[tuple[Claimed, Reply]]:
-        """The (row, reply) pairs whose verdict is now known, server-level ones rewritten."""
-        if self._is_message_refusal(row, reply):
-            if self.held is not None or self.streak:
-                self.streak = True
-                earlier, self.held = ([self.held] if self.held else []), None
-                return [(r, _as_server(rep)) for r, rep in earlier] + [(row, _as_server(reply))]
-            self.held = (row, reply)
-            return []
-        self.streak = self.streak and reply.outcome is Outcome.SERVER
-        self.delivered_before = self.delivered_before or reply.outcome is Outcome.SENT
-        earlier, self.held = ([self.held] if self.held else []), None
-        return earlier + [(row, reply)]
-
-    def leftover(self) -> list[tuple[Claimed, Reply]]:
-        """At the end of the batch: a held refusal stands as the reader's only if this batch
-        saw the server take messages; otherwise it waits for another try."""
-        if self.held is None:
-            return []
-        row, reply = self.held
-        self.held = None
-        return [(row, reply if self.delivered_before else _as_server(reply))]
-
-
-def _as_server(reply: Reply) -> Reply:
-    return Reply(Outcome.SERVER, reply.code, reply.text, reply.stage)
-
-
 def process_batch(sender: Sender, send_id: int) -> BatchResult:
     """Claim and send one batch of a send. Safe to run twice or concurrently."""
     config, db = sender.config, sender.db
@@ -93,6 +53,9 @@ def process_batch(sender: Sender, send_id: int) -> BatchResult:
             return BatchResult(Tally(), stopped=True)
         session.expunge(send)
     templates = sender.templates_for(send)
+    # The connection slot first: rows claimed while waiting for one would sit leased.
+    if not sender.slots.acquire():
+        return BatchResult(Tally(), stopped=True)
     with db.session() as session:
         started = time.monotonic()
         rows = leases.claim(session, send_id, config.send_batch_size, lease.delta, token)
@@ -102,11 +65,7 @@ def process_batch(sender: Sender, send_id: int) -> BatchResult:
     result = BatchResult(results.tally)
     result.tally.claimed = len(rows)
     if not rows:
-        return result
-    if not sender.slots.acquire():
-        with db.session() as session:
-            leases.release(session, [r.delivery_id for r in rows], token)
-        result.stopped = True
+        sender.end_batch()
         return result
     run = _Run(sender, send, templates, token, lease, results, result, errors)
     try:
@@ -127,32 +86,48 @@ class _Run:
         self.sender, self.send, self.templates = sender, send, templates
         self.token, self.lease, self.results, self.result = token, lease, results, result
         self.errors = errors
-        self.verdicts = _Verdicts()
-        self.unsent: list[int] = []  # claimed, not yet tried
+        self.verdicts = Verdicts()
+        self.ids: list[int] = []
+        self.tried = 0  # self.ids[self.tried:] are claimed and not yet tried
         self.last_server_reply: Reply | None = None
+
+    @property
+    def unsent(self) -> list[int]:
+        return self.ids[self.tried:]
 
     def send_all(self, rows: list[Claimed]) -> None:
         config, sender = self.sender.config, self.sender
         date = email.utils.formatdate(usegmt=True)
-        self.unsent = [r.delivery_id for r in rows]
+        self.ids = [r.delivery_id for r in rows]
         for row in rows:
             if sender.halt.halted(self.send.id):
                 self.result.stopped = True
                 return
+            sender.rate.acquire()  # before the lease check: the wait may be long
             if self.lease.due() and not self.flush():
                 return
-            self.unsent.remove(row.delivery_id)
+            self.tried += 1
             if not row.deliverable:
                 self.results.skip(row)
             else:
-                for judged_row, reply in self.verdicts.judge(row, sender.deliver(
-                        self.send, self.templates, row, date)):
+                for judged_row, reply in self.verdicts.judge(row, self.deliver(row, date)):
                     self.record(judged_row, reply)
             if self.errors >= config.send_max_consecutive_errors:
                 self.result.paused = pause_reason(self.errors, self.last_server_reply)
                 return
             if len(self.results) >= FLUSH_EVERY and not self.flush():
                 return
+
+    def deliver(self, row: Claimed, date: str) -> Reply:
+        """One message; a fault of ours in building it (a bug, a bad key) defers this row
+        with the error, counted as an attempt, instead of stopping the whole send on it."""
+        try:
+            return self.sender.deliver(self.send, self.templates, row, date)
+        except Exception as exc:  # noqa: BLE001 - recorded on the row, logged with its trace
+            log.exception("send %s, delivery %s: building or sending failed", self.send.id,
+                          row.delivery_id)
+            return Reply(Outcome.DEFERRED, 0, f"not sent: {type(exc).__name__}: {exc}"[:500],
+                         Stage.CONNECT)
 
     def record(self, row: Claimed, reply: Reply) -> None:
         if reply.outcome is Outcome.SERVER:
@@ -172,8 +147,12 @@ class _Run:
             session.execute(update(Send).where(Send.id == self.send.id)
                             .values(consecutive_errors=self.errors))
             status = session.get(Send, self.send.id).status
+        self.results.clear()
         self.lease.mark_renewed(renewing_at)
-        if not held or renewed < len(self.unsent):
+        self.sender.slots.refresh()
+        # Still ours: every untried row, and a refusal held for its verdict.
+        expected = len(self.unsent) + (self.verdicts.held is not None)
+        if not held or renewed != expected:
             self.result.stopped = True  # another batch owns some of our rows now
             return False
         if status != SendStatus.SENDING:
@@ -195,6 +174,7 @@ class _Run:
                 update(Send).where(Send.id == self.send.id, Send.status == SendStatus.SENDING)
                 .values(**values)
             )
+        self.results.clear()
         record_sync_refusals(self.sender.db, self.sender.config, self.send.id)  # as bounces
         if self.result.paused:
             self.sender.halt.raise_flag(self.send.id, SendStatus.PAUSED)

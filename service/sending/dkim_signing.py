@@ -28,6 +28,10 @@ SIGNED_HEADERS = (
     b"from", b"to", b"subject", b"date", b"message-id", b"reply-to", b"list-id",
     b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version", b"content-type",
 )
+# Listed once more than they occur (RFC 6376 section 8.15), so that a From, Subject, Reply-To
+# or list header added on the way breaks the signature instead of riding on it.
+OVERSIGNED = (b"from", b"to", b"subject", b"reply-to", b"list-id", b"list-unsubscribe",
+              b"list-unsubscribe-post")
 # relaxed headers survive a relay's re-folding; simple body, because ours is base64 in
 # CRLF lines that no relay has a reason to touch.
 CANONICALIZATION = b"relaxed/simple"
@@ -99,7 +103,7 @@ class DkimSigner:
         body_hash = base64.b64encode(
             hashlib.sha256(self.policy.canonicalize_body(message[head_end:])).digest())
         present = {name.lower() for name, _ in headers}
-        signed = [h for h in SIGNED_HEADERS if h in present]
+        signed = [h for h in SIGNED_HEADERS if h in present] + list(OVERSIGNED)
         canonical = self.policy.canonicalize_headers(headers)
         selected = dkim.select_headers(canonical, signed)
         stamp = str(now if now is not None else int(time.time())).encode("ascii")

@@ -26,6 +26,9 @@ from service.sending.states import SendStatus
 log = logging.getLogger(__name__)
 CHANNEL = "newsletter:send-control"
 RECONNECT_SECONDS = 1.0
+# Without the listener, how often a batch asks the database: on SQLite every read takes the
+# write lock, so not before every message. A pause then reaches batches within this time.
+DATABASE_CHECK_SECONDS = 0.25
 
 
 class HaltSignal:
@@ -37,6 +40,9 @@ class HaltSignal:
         # Sends checked against the database since the listener last (re)connected.
         self.verified: set[int] = set()
         self.connected = threading.Event()
+        # Bumped by every notice, so a database answer read before a notice cannot undo it.
+        self.versions: dict[int, int] = {}
+        self.last_asked: dict[int, tuple[float, bool]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -64,14 +70,22 @@ class HaltSignal:
         """True when the send is no longer sending. A halt the listener heard of is confirmed
         with the database before a batch stops on it, so a notice that crossed a resume
         cannot stop a running send."""
-        if self.connected.is_set():
-            with self._lock:
-                known, halted = send_id in self.verified, send_id in self.halted_ids
-            if known and not halted:
-                return False
+        connected = self.connected.is_set()
+        with self._lock:
+            known, halted = send_id in self.verified, send_id in self.halted_ids
+            version = self.versions.get(send_id, 0)
+        if connected and known and not halted:
+            return False
+        if not connected:
+            asked_at, answer = self.last_asked.get(send_id, (-1e9, False))
+            if time.monotonic() - asked_at < DATABASE_CHECK_SECONDS:
+                return answer
         halted = self._ask_database(send_id)
+        self.last_asked[send_id] = (time.monotonic(), halted)
         if self.connected.is_set():
             with self._lock:
+                if self.versions.get(send_id, 0) != version:
+                    return send_id in self.halted_ids  # a newer notice came meanwhile
                 self.verified.add(send_id)
                 if halted:
                     self.halted_ids.add(send_id)
@@ -118,6 +132,7 @@ class HaltSignal:
             return
         send_id = int(number)
         with self._lock:
+            self.versions[send_id] = self.versions.get(send_id, 0) + 1
             if verb == "halt":
                 self.halted_ids.add(send_id)
                 self.verified.add(send_id)

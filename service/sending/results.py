@@ -114,5 +114,9 @@ class Results:
                         last_reply=bindparam("b_reply"), lease_until=None, claim_token=None),
                 self.retry,
             ).rowcount
-        self.sent, self.skipped, self.retry = [], [], []
         return written == expected
+
+    def clear(self) -> None:
+        """Forget what was written: call only once its transaction has committed, so that a
+        failed commit leaves the results for the next try (the batch's finally)."""
+        self.sent, self.skipped, self.retry = [], [], []

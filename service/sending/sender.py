@@ -107,8 +107,8 @@ class Sender:
 
     def deliver(self, send: Send, templates: dict[int, MessageTemplate], row: Claimed,
                 date: str) -> Reply:
+        """Send one row's message (the batch has taken its token from the rate limit)."""
         address, data = self.message_for(send, templates, row, date)
-        self.rate.acquire()
         return self.transport.send_prepared(self.envelope_sender(send, row.delivery_id),
                                             address, data)
 

@@ -123,6 +123,12 @@ class ConnectionSlots:
         pipe.zrank(self.key, self.holder)
         return pipe.execute()[2]
 
+    def refresh(self) -> None:
+        """Confirm the slot is still in use, so a long batch does not lose it as stale."""
+        if self.held and self.cap > 0 and self.redis is not None:
+            self._guard.call(lambda client: client.zadd(self.key, {self.holder: time.time()}),
+                             lambda: None)
+
     def release(self) -> None:
         if self.held and self.cap > 0 and self.redis is not None:
             # Should Redis be away, the slot goes stale and is reclaimed after stale_seconds.

@@ -34,7 +34,7 @@ def sender_for(app) -> Sender:  # type: ignore[no-untyped-def]
     return Sender.build(app.config["NEWSLETTER"], app.extensions["db"])
 
 
-def test_a_batch_that_raises_records_what_it_sent_and_gives_back_the_rest(batch_app, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+def test_a_message_that_cannot_be_built_defers_its_row_and_the_batch_goes_on(batch_app, smtp_sink) -> None:  # type: ignore[no-untyped-def]
     fill_list(batch_app, 100)
     send_id = start(batch_app, queue=False)
     sender = sender_for(batch_app)
@@ -47,17 +47,41 @@ def test_a_batch_that_raises_records_what_it_sent_and_gives_back_the_rest(batch_
         return real(*args)
 
     sender.deliver = failing  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError):
-        process_batch(sender, send_id)
+    process_batch(sender, send_id)
     sender.close()
-    assert len(smtp_sink.received) == 29
-    counts = delivery_counts(batch_app, send_id)
-    # The 29 sent are recorded; the one that raised and the 70 never tried wait, unclaimed.
-    assert counts.get("sent") == 29
-    assert counts.get("sending", 0) == 1 and counts.get("queued") == 70
+    assert len(smtp_sink.received) == 99
+    assert delivery_counts(batch_app, send_id) == {"sent": 99, "deferred": 1}
+    with batch_app.extensions["db"].session() as session:
+        reply = session.scalar(select(Delivery.last_reply).where(Delivery.status == "deferred"))
+    assert "RuntimeError: a bug in the middle of a batch" in reply
 
 
-def test_a_batch_whose_lease_was_taken_over_writes_nothing_and_stops(batch_app, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_whose_results_cannot_be_written_stops_and_gives_back_the_rest(batch_app, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+    fill_list(batch_app, 100)
+    send_id = start(batch_app, queue=False)
+    sender = sender_for(batch_app)
+    real_flush, flushes = Results.flush, []
+
+    def broken_first_flush(self, session):  # type: ignore[no-untyped-def]
+        flushes.append(1)
+        if len(flushes) == 1:
+            raise RuntimeError("the database went away")
+        return real_flush(self, session)
+
+    Results.flush = broken_first_flush  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RuntimeError):
+            process_batch(sender, send_id)
+    finally:
+        Results.flush = real_flush  # type: ignore[method-assign]
+        sender.close()
+    # It stopped at its first flush: nothing more was sent, and the finally wrote what was.
+    assert len(smtp_sink.received) == FLUSH_EVERY
+    assert delivery_counts(batch_app, send_id) == {"sent": FLUSH_EVERY, "queued": 100 - FLUSH_EVERY}
+
+
+@pytest.mark.parametrize("stolen", [100, 1], ids=["all rows", "one row"])
+def test_a_batch_whose_lease_was_taken_over_writes_nothing_and_stops(batch_app, smtp_sink, stolen) -> None:  # type: ignore[no-untyped-def]
     fill_list(batch_app, 100)
     send_id = start(batch_app, queue=False)
     sender = sender_for(batch_app)
@@ -65,9 +89,11 @@ def test_a_batch_whose_lease_was_taken_over_writes_nothing_and_stops(batch_app, 
 
     def taken_over(*args):  # type: ignore[no-untyped-def]
         calls.append(1)
-        if len(calls) == 10:  # as if the lease had run out and another batch claimed all
+        if len(calls) == 10:  # as if the lease had run out and another batch claimed rows
             with db.session() as session:
-                session.execute(update(Delivery).where(Delivery.send_id == send_id)
+                last = select(Delivery.id).where(Delivery.send_id == send_id) \
+                    .order_by(Delivery.id.desc()).limit(stolen)
+                session.execute(update(Delivery).where(Delivery.id.in_(last))
                                 .values(claim_token="another-batch"))
         return real(*args)
 
@@ -78,8 +104,9 @@ def test_a_batch_whose_lease_was_taken_over_writes_nothing_and_stops(batch_app, 
     assert len(smtp_sink.received) == FLUSH_EVERY  # it found out at its first flush
     with db.session() as session:
         rows = session.execute(select(Delivery.status, Delivery.claim_token)
-                               .where(Delivery.send_id == send_id)).all()
-    assert {tuple(row) for row in rows} == {("sending", "another-batch")}
+                               .where(Delivery.send_id == send_id,
+                                      Delivery.claim_token == "another-batch")).all()
+    assert {tuple(row) for row in rows} == {("sending", "another-batch")} and len(rows) == stolen
 
 
 def test_the_unsubscribe_link_names_the_list_the_email_was_sent_to(batch_app, smtp_sink) -> None:  # type: ignore[no-untyped-def]
@@ -146,3 +173,27 @@ def test_a_server_fault_never_counts_against_the_reader(config) -> None:  # type
     results.add(_row(attempts=5), Reply(Outcome.SERVER, 554, "sender refused", Stage.MAIL), 3)
     [row] = results.retry
     assert row["b_status"] == "deferred" and row["b_attempts"] == 5 and row["b_since"] is None
+
+
+def test_a_held_refusal_is_not_blamed_on_its_reader_by_a_server_error_after_it() -> None:
+    from service.sending.verdicts import Verdicts
+
+    verdicts = Verdicts()
+    refused = Reply(Outcome.FAILED, 554, "5.7.1 message refused", Stage.MESSAGE)
+    dropped = Reply(Outcome.SERVER, 0, "connection dropped", Stage.MAIL)
+    assert verdicts.judge(_row(), refused) == []
+    assert [r.outcome for _, r in verdicts.judge(_row(), dropped)] == [Outcome.SERVER]
+    second = verdicts.judge(_row(), refused)
+    assert [r.outcome for _, r in second] == [Outcome.SERVER, Outcome.SERVER]
+
+
+def test_the_same_policy_refusal_at_rcpt_for_reader_after_reader_is_the_servers() -> None:
+    from service.sending.verdicts import Verdicts
+
+    verdicts = Verdicts()
+    relay = Reply(Outcome.FAILED, 554, "5.7.1 Relay access denied", Stage.RCPT)
+    unknown = Reply(Outcome.FAILED, 550, "5.1.1 no such user", Stage.RCPT)
+    assert verdicts.judge(_row(), relay) == []
+    assert [r.outcome for _, r in verdicts.judge(_row(), relay)] == [Outcome.SERVER] * 2
+    # An unknown user stays the reader's, at once.
+    assert [r.outcome for _, r in Verdicts().judge(_row(), unknown)] == [Outcome.FAILED]

@@ -63,6 +63,11 @@ def test_the_signature_covers_what_receivers_need(keys) -> None:  # type: ignore
                            (b"Subject: ", b"Subject: X"), (b"To: ", b"To: x")):
         assert field in signed
         assert not dkim.verify(signed.replace(field, changed, 1), dnsfunc=dns), field
+    # A header added above the signed ones: only oversigning catches it (verifiers read the
+    # bottom-most instance first, which is still the signed one).
+    for added in (b"From: Eve <eve@example.net>\r\n", b"Reply-To: eve@example.net\r\n",
+                  b"Subject: another\r\n", b"List-Unsubscribe: <https://evil.example>\r\n"):
+        assert not dkim.verify(added + signed, dnsfunc=dns), added
     body_start = signed.index(b"\r\n\r\n") + 4
     tampered = signed[:body_start] + signed[body_start:].replace(b"A", b"B", 1)
     assert not dkim.verify(tampered, dnsfunc=dns)
