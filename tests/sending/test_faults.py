@@ -57,6 +57,7 @@ def assert_each_once(sink, count: int) -> None:  # type: ignore[no-untyped-def]
 def test_a_server_fault_fails_nobody_and_pauses_the_send(fault, send_config, smtp_sink) -> None:  # type: ignore[no-untyped-def]
     attribute, value, hint = SERVER_FAULTS[fault]
     config = replace(send_config, smtp_url=smtp_sink.url.replace("//", "//user:secret@"))
+    smtp_sink.handler.pipelining = True  # the path real servers take: MAIL, RCPT, DATA at once
     setattr(smtp_sink.faults, attribute, value)
     with app_and_workers(config) as (app, workers):
         fill_list(app, READERS)
