@@ -96,6 +96,8 @@ class Config:
     # typed (known or not, so a 429 reveals nothing), before the answer is 429.
     admin_login_rate_limit: str = "10/minute;50/hour"
     admin_login_account_rate_limit: str = "5/minute;30/hour"
+    # Hours an admin login lasts, however active: a copied session cookie dies with it.
+    admin_session_hours: int = 12
     host: str = "127.0.0.1"
     port: int = 5000
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from service.admin.models import ROLES, AdminUser
 # Where a login may send the browser afterwards: admin pages of this site only.
 NEXT_PREFIX = "/admin"
 MAX_NEXT_LENGTH = 2000
+# Where the session keeps the time of the login, in seconds since the epoch.
+LOGIN_TIME_KEY = "admin_login_at"
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +84,14 @@ def start_session(user: AdminUser) -> None:
     session fixation), and the form token is new too."""
     session.clear()
     login_user(identity_of(user))
+    session[LOGIN_TIME_KEY] = int(time.time())
+
+
+def session_expired(max_hours: int) -> bool:
+    """Whether this login is older than ``max_hours``: the cookie is signed, not stored, so
+    its age is the only bound on a copy of it besides logging out."""
+    started = session.get(LOGIN_TIME_KEY)
+    return not isinstance(started, int) or time.time() - started > max_hours * 3600
 
 
 def stop_session() -> None:

@@ -36,9 +36,19 @@ class LogoutForm(FlaskForm):
 
 @blueprint.before_request
 def require_login() -> Response | None:
-    if request.endpoint in OPEN_ENDPOINTS or current_user.is_authenticated:
+    if request.endpoint in OPEN_ENDPOINTS or _logged_in():
         return None
     return auth.redirect_to_login()
+
+
+def _logged_in() -> bool:
+    """Whether a user is logged in; a login past its hours is ended here."""
+    if not current_user.is_authenticated:
+        return False
+    if auth.session_expired(current_app.config["NEWSLETTER"].admin_session_hours):
+        auth.stop_session()
+        return False
+    return True
 
 
 @blueprint.after_request
@@ -62,7 +72,7 @@ def forbidden(_error: Any) -> tuple[str, int]:
 def login() -> Response | tuple[str, int]:
     form = LoginForm()
     target = auth.safe_next(request.values.get("next"))
-    if request.method == "GET" and current_user.is_authenticated:
+    if request.method == "GET" and _logged_in():
         return redirect(target)
     failed = False
     if request.method == "POST":
@@ -115,6 +125,8 @@ def init_admin(app: Flask, config: Config, limiter: Limiter) -> None:
             raise ConfigError(
                 f"NEWSLETTER_{name.upper()} must read like '10/minute;50/hour'"
             ) from None
+    if config.admin_session_hours < 1:
+        raise ConfigError("NEWSLETTER_ADMIN_SESSION_HOURS must be 1 or more")
     auth.init_login(app)
     app.register_blueprint(blueprint)
     per_ip = limiter.shared_limit(

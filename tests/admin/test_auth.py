@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from service.admin import users as admin_users
+from service.admin.auth import LOGIN_TIME_KEY
 from service.admin.models import AdminUser
 from tests.admin.conftest import ADMIN, CSRF, EDITOR, csrf_token, log_in
 from tests.conftest import running_app
@@ -106,6 +107,28 @@ def test_session_rotates_at_login_and_dies_at_logout(client, admins) -> None:  #
     client.post("/admin/logout", data={"csrf_token": csrf_token(client, "/admin/")})
     client.set_cookie("session", logged_in)
     assert client.get("/admin/").status_code == 302
+
+
+def test_a_login_lasts_the_configured_hours(config) -> None:  # type: ignore[no-untyped-def]
+    with running_app(replace(config, admin_session_hours=2)) as app:
+        with app.extensions["db"].session() as session:
+            admin_users.create_admin_user(session, ADMIN[0], "admin", ADMIN[1])
+        client = app.test_client()
+        log_in(client, *ADMIN)
+        with client.session_transaction() as stored:
+            stored[LOGIN_TIME_KEY] -= 2 * 3600 - 60  # a minute short of the limit
+        assert client.get("/admin/").status_code == 200
+        with client.session_transaction() as stored:
+            stored[LOGIN_TIME_KEY] -= 120
+        assert client.get("/admin/").status_code == 302
+        with client.session_transaction() as stored:
+            assert "_user_id" not in stored  # ended, not only refused
+        assert client.get("/admin/login").status_code == 200  # the form, not a redirect loop
+    from service.config import ConfigError
+
+    with pytest.raises(ConfigError, match="NEWSLETTER_ADMIN_SESSION_HOURS"):
+        with running_app(replace(config, admin_session_hours=0)):
+            pass
 
 
 def test_no_session_redirects_to_login_with_next(client, admins) -> None:  # type: ignore[no-untyped-def]
