@@ -56,10 +56,14 @@ def process_batch(sender: Sender, send_id: int) -> BatchResult:
     # The connection slot first: rows claimed while waiting for one would sit leased.
     if not sender.slots.acquire():
         return BatchResult(Tally(), stopped=True)
-    with db.session() as session:
-        started = time.monotonic()
-        rows = leases.claim(session, send_id, config.send_batch_size, lease.delta, token)
-        errors = session.get(Send, send_id).consecutive_errors
+    try:
+        with db.session() as session:
+            started = time.monotonic()
+            rows = leases.claim(session, send_id, config.send_batch_size, lease.delta, token)
+            errors = session.get(Send, send_id).consecutive_errors
+    except BaseException:
+        sender.end_batch()  # the slot must not outlive a claim that failed
+        raise
     lease.mark_renewed(started)
     results = Results(config, token)
     result = BatchResult(results.tally)
