@@ -3,6 +3,7 @@ service.admin.issues_state and the auth helpers."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
@@ -17,10 +18,20 @@ from service.admin import auth
 from service.admin.issues_state import list_issue_rows
 from service.admin.users import authenticate, end_sessions, list_admin_users, normalize_email
 from service.config import Config, ConfigError
+from service.web import CONTENT_SECURITY_POLICY
 
-blueprint = Blueprint("admin", __name__, url_prefix="/admin")
-# The only admin endpoint a visitor without a session may reach.
-OPEN_ENDPOINTS = {"admin.login"}
+# Vendored scripts (htmx, Chart.js) are served from here: the pages load nothing from
+# other hosts.
+blueprint = Blueprint(
+    "admin", __name__, url_prefix="/admin", static_folder="static", static_url_path="/static"
+)
+# The only admin endpoints a visitor without a session may reach.
+OPEN_ENDPOINTS = {"admin.login", "admin.static"}
+# Modules that add their pages to the blueprint when imported; init_admin imports them before
+# it registers the blueprint.
+PAGE_MODULES: tuple[str, ...] = ()
+# The site's policy, plus scripts from this site only (the vendored files; never inline).
+ADMIN_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY + "; script-src 'self'; connect-src 'self'"
 
 
 class LoginForm(FlaskForm):
@@ -53,8 +64,14 @@ def _logged_in() -> bool:
 
 @blueprint.after_request
 def private(response: Response) -> Response:
-    # Admin pages show readers' data and hold form tokens: never stored by a cache.
+    # Admin pages show readers' data and hold form tokens: never stored by a cache. The
+    # vendored scripts never change under their versioned names, so a browser may keep them.
+    if request.endpoint == "admin.static":
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
     response.headers["Cache-Control"] = "no-store"
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Content-Security-Policy", ADMIN_CONTENT_SECURITY_POLICY)
     return response
 
 
@@ -128,6 +145,8 @@ def init_admin(app: Flask, config: Config, limiter: Limiter) -> None:
     if config.admin_session_hours < 1:
         raise ConfigError("NEWSLETTER_ADMIN_SESSION_HOURS must be 1 or more")
     auth.init_login(app)
+    for name in PAGE_MODULES:
+        importlib.import_module(name)
     app.register_blueprint(blueprint)
     per_ip = limiter.shared_limit(
         config.admin_login_rate_limit, scope="admin-login-ip", methods=["POST"]

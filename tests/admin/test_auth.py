@@ -212,3 +212,13 @@ def test_public_pages_do_not_read_the_session(client) -> None:  # type: ignore[n
     response = client.get("/archive")
     assert response.status_code == 200 and "Cookie" not in response.headers.get("Vary", "")
     assert re.search(r"session=", response.headers.get("Set-Cookie", "")) is None
+
+
+def test_vendored_scripts_are_served_and_admin_pages_allow_only_own_scripts(client, admins) -> None:  # type: ignore[no-untyped-def]
+    script = client.get("/admin/static/vendor/htmx-2.0.11.min.js")
+    assert script.status_code == 200 and b"htmx" in script.data
+    assert "max-age" in script.headers["Cache-Control"]
+    log_in(client, *ADMIN)
+    policy = client.get("/admin/").headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "default-src 'none'" in policy
+    assert "frame-ancestors 'none'" in policy
