@@ -29,7 +29,9 @@ blueprint = Blueprint(
 OPEN_ENDPOINTS = {"admin.login", "admin.static"}
 # Modules that add their pages to the blueprint when imported; init_admin imports them before
 # it registers the blueprint.
-PAGE_MODULES: tuple[str, ...] = ()
+PAGE_MODULES: tuple[str, ...] = (
+    "service.admin.issue_pages",
+)
 # The site's policy, plus scripts from this site only (the vendored files; never inline).
 ADMIN_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY + "; script-src 'self'; connect-src 'self'"
 

@@ -61,10 +61,10 @@ def test_the_liveliest_send_gives_the_state() -> None:
     assert state_of([summary("failed"), summary("draft")]) == IssueState.NEVER_SENT
 
 
-def test_the_dashboard_page_lists_them(app, client, admins) -> None:  # type: ignore[no-untyped-def]
+def test_the_issues_page_lists_them(app, client, admins) -> None:  # type: ignore[no-untyped-def]
     _make_sends(app)
     log_in(client, *EDITOR)
-    page = client.get("/admin/").get_data(as_text=True)
+    page = client.get("/admin/issues").get_data(as_text=True)
     assert 'id="issue-2026-09-14"' in page
     assert "to news, tech: 300 readers, 2026-09-14 09:30 UTC" in page
     assert "file no longer in issues/" in page and "never sent" in page
