@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 import time
 
 import click
 
 from service.commands.support import cli_app
-
-
-def _parse_when(value: str | None, timezone: str) -> dt.datetime | None:
-    if not value:
-        return None
-    from zoneinfo import ZoneInfo
-
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"not an ISO 8601 date-time: {value!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
 
 
 def _load_issue(app, issue: str):  # type: ignore[no-untyped-def]
@@ -44,48 +31,20 @@ def _load_issue(app, issue: str):  # type: ignore[no-untyped-def]
 
 
 def _test_send(app, compiled, addresses: str) -> None:  # type: ignore[no-untyped-def]
-    from service.mail.failover import FailoverTransport
-    from service.mail.message import smtp_address
-    from service.mail.transport import Outcome, parse_smtp_urls
-    from service.sending.assembly import MessageTemplate, Recipient
-    from service.sending.preview import personal_values
-    from service.subscribers.addresses import InvalidAddress, normalise_address
+    from service.sending.copies import MAX_TEST_ADDRESSES, parse_test_addresses, send_test_copies
 
-    config = app.config["NEWSLETTER"]
-    links = app.extensions["subscribers"].links
-    template = MessageTemplate(compiled, mail_from=config.mail_from, reply_to=config.reply_to,
-                               subject_prefix="[TEST] ")
-    transport = FailoverTransport(parse_smtp_urls(config.smtp_url))
-    failures = 0
-    try:
-        for number, raw in enumerate(a.strip() for a in addresses.split(",") if a.strip()):
-            try:
-                address = normalise_address(raw)
-            except InvalidAddress as exc:
-                click.echo(f"{raw}: not sent: {exc}", err=True)
-                failures += 1
-                continue
-            recipient = Recipient(
-                address=smtp_address(address.email), name="",
-                message_id=f"<nl.test.{int(time.time())}.{number}@{config.message_id_domain}>",
-                values=personal_values(links, compiled, address.email),
-            )
-            reply = transport.send_prepared(
-                email_address(config.mail_from), recipient.address, template.render(recipient)
-            )
-            ok = reply.outcome is Outcome.SENT
-            failures += not ok
-            click.echo(f"{address.email}: {'sent' if ok else 'not sent: ' + str(reply)}")
-    finally:
-        transport.close()
-    if failures:
+    # Bad addresses are named and the good ones still get their copy; too many, none go.
+    parsed = parse_test_addresses(addresses)
+    for raw, problem in parsed.errors:
+        click.echo(f"{raw or '--test-to'}: not sent: {problem}", err=True)
+    if not parsed.valid or len(parsed.valid) > MAX_TEST_ADDRESSES:
         sys.exit(1)
-
-
-def email_address(mailbox: str) -> str:
-    from email.utils import parseaddr
-
-    return parseaddr(mailbox)[1]
+    results = send_test_copies(app.config["NEWSLETTER"], app.extensions["subscribers"].links,
+                               compiled, parsed.valid)
+    for result in results:
+        click.echo(f"{result.address}: {'sent' if result.sent else 'not sent: ' + result.detail}")
+    if parsed.errors or not all(result.sent for result in results):
+        sys.exit(1)
 
 
 @click.command("send")
@@ -98,13 +57,10 @@ def email_address(mailbox: str) -> str:
 def send(issue: str, slugs: tuple[str, ...], at: str | None, wait: bool, again: bool,
          test_to: str | None) -> None:
     """Send ISSUE (a slug from the issues folder, or a file) to one or more lists."""
-    from service.queue import enqueue
-    from service.sending.sends import SendError, create_send, start_send
+    from service.sending.launch import LaunchError, launch_send
     from service.sending.states import SendStatus
-    from service.subscribers.lists import ListError, get_list
 
     app = cli_app()
-    config = app.config["NEWSLETTER"]
     loaded, compiled = _load_issue(app, issue)
     for warning in loaded.warnings:  # a guess the loader made, e.g. a title from the first line
         click.echo(f"warning: {warning}", err=True)
@@ -117,20 +73,13 @@ def send(issue: str, slugs: tuple[str, ...], at: str | None, wait: bool, again: 
         raise click.ClickException(
             f"{loaded.path.name} is a draft: remove 'draft: true' to send it (--test-to works)"
         )
-    when = _parse_when(at, config.timezone) or loaded.send_at
     try:
-        with app.extensions["db"].session() as session:
-            lists = [get_list(session, slug) for slug in slugs]
-            new = create_send(session, compiled, lists, mail_from=config.mail_from,
-                              reply_to=config.reply_to, scheduled_at=when, again=again)
-            if new.status == SendStatus.DRAFT:
-                start_send(session, new)
-            send_id, status, total = new.id, new.status, new.total
-    except (SendError, ListError) as exc:
+        launched = launch_send(app, loaded, list(slugs), at, again=again)
+    except LaunchError as exc:
         raise click.ClickException(str(exc)) from None
+    send_id, status, when = launched.send_id, launched.status, launched.scheduled_at
     if status == SendStatus.SENDING:
-        enqueue(config, "newsletter.send_issue", send_id)
-        click.echo(f"send {send_id}: {total} recipients queued")
+        click.echo(f"send {send_id}: {launched.total} recipients queued")
     elif status == SendStatus.SCHEDULED:
         click.echo(f"send {send_id}: scheduled for {when.isoformat()}")  # type: ignore[union-attr]
     else:

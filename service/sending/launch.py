@@ -1,0 +1,151 @@
+"""Launch a send: the one call the command line, the admin pages and the REST API make to turn
+(issue, lists, time) into a Send, and the exact count of readers it will reach.
+
+``launch_send`` compiles the issue once, creates the send with its frozen email, applies the
+schedule (now, later, or missed), writes the delivery ledger when it starts now, and enqueues
+its work after the commit: the same steps ``newsletter send`` has always taken.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from service.issues.errors import IssueError
+from service.issues.loader import Issue
+from service.queue import enqueue
+from service.sending.sends import SendError, create_send, start_send
+from service.sending.states import SendStatus
+from service.subscribers.models import MailingList
+
+SEND_ISSUE = "newsletter.send_issue"
+
+
+class LaunchError(ValueError):
+    """The send cannot be made; the message says why, ``kind`` says what kind of wrong:
+    ``not_found`` (no such issue or list), ``conflict`` (a draft, or already sent to these
+    lists) or ``invalid`` (a bad time, no list, an issue that does not render)."""
+
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class LaunchedSend:
+    send_id: int
+    status: str  # sending, scheduled, or paused (its time was missed by over an hour)
+    status_reason: str
+    total: int  # deliveries written (0 until a scheduled send starts)
+    scheduled_at: dt.datetime | None
+
+
+def count_recipients(session: Session, list_ids: Sequence[int]) -> int:
+    """How many readers a send to ``list_ids`` would reach now: confirmed subscribers with a
+    confirmed subscription to any of the lists, each counted once. The same conditions as
+    ``start_send``'s INSERT ... SELECT (a suppressed reader is never ``confirmed``)."""
+    ids = sorted({int(list_id) for list_id in list_ids})
+    if not ids:
+        return 0
+    placeholders = ", ".join(f":l{i}" for i in range(len(ids)))
+    return session.scalar(
+        text(
+            "SELECT COUNT(DISTINCT sub.subscriber_id)"
+            " FROM subscription sub JOIN subscriber s ON s.id = sub.subscriber_id"
+            f" WHERE sub.list_id IN ({placeholders}) AND sub.status = 'confirmed'"
+            " AND s.status = 'confirmed'"
+        ),
+        {f"l{i}": list_id for i, list_id in enumerate(ids)},
+    ) or 0
+
+
+def resolve_lists(session: Session, keys: Sequence[str | int]) -> list[MailingList]:
+    """Lists by slug (text) or id (an int, or text of digits that is no slug)."""
+    if not keys:
+        raise LaunchError("a send needs at least one list")
+    found: dict[int, MailingList] = {}
+    for key in keys:
+        query = select(MailingList)
+        if isinstance(key, int):
+            mailing_list = session.scalar(query.where(MailingList.id == key))
+        else:
+            mailing_list = session.scalar(query.where(MailingList.slug == key))
+            if mailing_list is None and key.isdigit():
+                mailing_list = session.scalar(query.where(MailingList.id == int(key)))
+        if mailing_list is None:
+            raise LaunchError(f"no list {key!r}", "not_found")
+        found[mailing_list.id] = mailing_list
+    return list(found.values())
+
+
+def parse_send_at(value: dt.datetime | str | None, timezone: str) -> dt.datetime | None:
+    """An aware time from a datetime or ISO 8601 text; a naive one is read in ``timezone``."""
+    if value is None or value == "":
+        return None
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise LaunchError(f"unknown time zone {timezone!r}") from None
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise LaunchError(f"not an ISO 8601 date-time: {value!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=zone)
+
+
+def launch_send(
+    app: Any,
+    issue: str | Issue,
+    lists: Sequence[str | int],
+    send_at: dt.datetime | str | None = None,
+    timezone: str | None = None,
+    *,
+    again: bool = False,
+) -> LaunchedSend:
+    """Create a send of ``issue`` (a slug, or a loaded Issue) to ``lists`` (slugs or ids).
+
+    ``send_at``: None sends at the issue's own ``send_at`` when its front matter has one,
+    else now; a time in the future schedules it (beat starts it); a time missed by more than
+    an hour makes a paused send that waits for a resume. A naive time is read in ``timezone``
+    (default NEWSLETTER_TIMEZONE). ``again`` allows lists this issue already went to.
+    Raises LaunchError. ``app`` is the Flask app (its db, config and issue library)."""
+    config = app.config["NEWSLETTER"]
+    library = app.extensions["issues"]
+    loaded = library.collection().by_slug(issue) if isinstance(issue, str) else issue
+    if loaded is None:
+        raise LaunchError(f"no issue {issue!r} in the issues folder", "not_found")
+    if loaded.draft:
+        raise LaunchError(f"{loaded.path.name} is a draft: remove 'draft: true' to send it",
+                          "conflict")
+    when = parse_send_at(send_at, timezone or config.timezone) or loaded.send_at
+    try:
+        compiled = library.compiled(loaded)  # rendered once, shared with every recipient
+    except IssueError as exc:
+        raise LaunchError(str(exc)) from None
+    with app.extensions["db"].session() as session:
+        chosen = resolve_lists(session, lists)
+        try:
+            new = create_send(session, compiled, chosen, mail_from=config.mail_from,
+                              reply_to=config.reply_to, scheduled_at=when, again=again)
+        except SendError as exc:
+            raise LaunchError(str(exc), "conflict") from None
+        if new.status == SendStatus.DRAFT:
+            start_send(session, new)
+        launched = LaunchedSend(new.id, str(new.status), new.status_reason, new.total,
+                                new.scheduled_at)
+    if launched.status == SendStatus.SENDING:
+        enqueue(config, SEND_ISSUE, launched.send_id)  # after the commit: the rows are there
+    return launched
+
+
+def count_for(session: Session, list_keys: Sequence[str | int]) -> int:
+    """count_recipients for lists named by slug or id."""
+    return count_recipients(session, [m.id for m in resolve_lists(session, list_keys)])
+
