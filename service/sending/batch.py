@@ -14,7 +14,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from service.bounces.sync import record_sync_refusals
 from service.mail.transport import Outcome, Reply, Stage
@@ -90,6 +91,7 @@ class _Run:
         self.sender, self.send, self.templates = sender, send, templates
         self.token, self.lease, self.results, self.result = token, lease, results, result
         self.errors = errors
+        self.written_errors = errors  # as the database has it
         self.verdicts = Verdicts()
         self.ids: list[int] = []
         self.tried = 0  # self.ids[self.tried:] are claimed and not yet tried
@@ -142,17 +144,20 @@ class _Run:
         self.results.add(row, reply, self.errors)
 
     def flush(self) -> bool:
-        """Write the results and renew the lease; False (and stopped) when the lease was lost
-        or the send was paused or cancelled meanwhile."""
+        """Write the results, and renew the lease once a third of it has passed; False (and
+        stopped) when the lease was lost or the send was paused or cancelled meanwhile.
+        Renewing rewrites every row the batch holds, so between renewals the flush only
+        counts them: a loss is still noticed within FLUSH_EVERY messages."""
+        renewing = self.lease.due()
         renewing_at = time.monotonic()
         with self.sender.db.session() as session:
             held = self.results.flush(session)
-            renewed = leases.renew(session, self.send.id, self.token, self.lease.delta)
-            session.execute(update(Send).where(Send.id == self.send.id)
-                            .values(consecutive_errors=self.errors))
-            status = session.get(Send, self.send.id).status
+            renewed = (leases.renew(session, self.send.id, self.token, self.lease.delta)
+                       if renewing else leases.held(session, self.send.id, self.token))
+            status = self._sync_send(session)
         self.results.clear()
-        self.lease.mark_renewed(renewing_at)
+        if renewing:
+            self.lease.mark_renewed(renewing_at)
         self.sender.slots.refresh()
         # Still ours: every untried row, and a refusal held for its verdict.
         expected = len(self.unsent) + (self.verdicts.held is not None)
@@ -163,6 +168,16 @@ class _Run:
             self.result.stopped = True
             return False
         return True
+
+    def _sync_send(self, session: Session) -> str | None:
+        """The send's status, writing the run of server errors when it changed: one
+        statement either way."""
+        if self.errors == self.written_errors:
+            return session.scalar(select(Send.status).where(Send.id == self.send.id))
+        status = session.scalar(update(Send).where(Send.id == self.send.id)
+                                .values(consecutive_errors=self.errors).returning(Send.status))
+        self.written_errors = self.errors
+        return status
 
     def finish(self) -> None:
         """Write what is left, pause the send if it must, and give back what was not tried."""

@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from service.db import utcnow
@@ -115,6 +115,15 @@ def renew(session: Session, send_id: int, token: str, lease: dt.timedelta) -> in
         .execution_options(synchronize_session=False)
     )
     return result.rowcount
+
+
+def held(session: Session, send_id: int, token: str) -> int:
+    """How many rows this batch still holds: renew's count, without rewriting the rows."""
+    return session.scalar(
+        select(func.count()).select_from(Delivery)
+        .where(Delivery.send_id == send_id, Delivery.status == DS.SENDING,
+               Delivery.claim_token == token)
+    ) or 0
 
 
 def release(session: Session, ids: list[int], token: str) -> int:
