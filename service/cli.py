@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from service.commands import admin, bounces, issues, send, sends, serving, subscribers
+from service.commands import admin, api_tokens, bounces, issues, send, sends, serving, subscribers
 
 
 @click.group()
@@ -20,6 +20,7 @@ for command in (
     sends.sends_group, sends.worker_command, sends.beat_command,
     bounces.bounces_group,
     admin.admin_group,
+    api_tokens.api_tokens_group,
 ):
     main.add_command(command)
 

@@ -98,6 +98,10 @@ class Config:
     admin_login_account_rate_limit: str = "5/minute;30/hour"
     # Hours an admin login lasts, however active: a copied session cookie dies with it.
     admin_session_hours: int = 12
+    # The REST API (service/api/): requests per token; webhook POST timeout and log retention.
+    api_rate_limit: str = "600/minute"
+    webhook_timeout_seconds: float = 5.0
+    webhook_retention_days: int = 30
     host: str = "127.0.0.1"
     port: int = 5000
 

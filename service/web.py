@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from limits import parse_many
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from service.api.errors import api_error, is_api_request
 from service.config import Config
 from service.i18n import init_babel
 from service.issues.compile import IssueRenderer
@@ -102,9 +103,16 @@ def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
 
     init_admin(app, config, limiter)
 
+    # The REST API (service/api/): bearer tokens, JSON errors, /api/openapi.json.
+    from service.api.setup import init_api
+
+    init_api(app, config, csrf, limiter)
+
     app.after_request(security_headers)
 
-    def page(title: str, message: str, status: int) -> tuple[str, int]:
+    def page(title: str, message: str, status: int) -> Any:
+        if is_api_request():  # under /api every answer is JSON, errors included
+            return api_error(status)
         return render_template("site/error.html", title=title, message=message), status
 
     @app.errorhandler(404)

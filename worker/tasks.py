@@ -16,6 +16,7 @@ from service.sending import orchestration
 from service.sending.batch import process_batch
 from service.sending.control import redis_client
 from service.sending.sender import Sender
+from service.webhooks.delivery import deliver_all_due
 
 log = logging.getLogger(__name__)
 
@@ -65,3 +66,9 @@ def sweep() -> None:
 @shared_task(name="newsletter.poll_bounces")
 def poll_bounces() -> None:
     poll_mailbox(*_db_config())
+
+
+@shared_task(name="newsletter.deliver_webhooks")
+def deliver_webhooks() -> None:
+    db, config = _db_config()
+    deliver_all_due(db, config.webhook_timeout_seconds)

@@ -33,6 +33,7 @@ from service.db import Database, utcnow
 from service.sending.states import DeliveryStatus
 from service.subscribers.models import Subscriber
 from service.tokens import TokenSigner
+from service.webhooks import events as webhooks
 
 log = logging.getLogger(__name__)
 MAX_KEY = 255
@@ -118,6 +119,7 @@ def record_bounce(session: Session, bounces: Bounces, report: BounceReport) -> R
         session.add(BounceRaw(event_id=event.id, received_at=event.received_at,
                               data=report.raw[:MAX_RAW_BYTES]))
     event.action = _act(session, bounces.policy, event, target)
+    webhooks.record_bounce_event(session, event)  # outbox rows, in this transaction
     if event.send_id is not None and event.kind in ("hard", "complaint"):
         log_rate_warnings(session, event.send_id, event.kind)
     return Recorded("recorded", event.id, event.action, event.subscriber_id, event.delivery_id)

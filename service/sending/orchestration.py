@@ -29,6 +29,8 @@ from service.sending.states import UNFINISHED, SendStatus
 from service.sending.states import DeliveryStatus as DS
 from service.subscribers.services import SubscriberService
 from service.subscribers.signups import process_signups
+from service.webhooks import delivery as webhook_delivery
+from service.webhooks import events as webhooks
 
 log = logging.getLogger(__name__)
 # Batches of one send running at once; more would only queue behind the worker processes.
@@ -76,7 +78,10 @@ def finish_if_done(session: Session, send_id: int) -> bool:
         update(Send).where(Send.id == send_id, Send.status == SendStatus.SENDING)
         .values(status=SendStatus.FINISHED, finished_at=utcnow())
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    webhooks.record_send_finished(session, send_id)  # outbox rows, in this transaction
+    return True
 
 
 def fan_out(db: Database, config: Config, send_id: int) -> int:
@@ -134,6 +139,7 @@ def sweep(db: Database, config: Config, subscribers: SubscriberService | None = 
     with db.session() as session:
         outbox.prune(session, dt.timedelta(days=config.outbox_retention_days))
     prune_raw(db, config)  # raw bounce mail past NEWSLETTER_BOUNCE_RAW_DAYS
+    webhook_delivery.sweep(db, config)  # wake the deliverer for due webhooks; prune their log
     if subscribers is not None:
         process_signups(db, subscribers)
 

@@ -30,6 +30,7 @@ from service.subscribers.models import (
     Subscription,
     utcnow,
 )
+from service.webhooks import events as webhooks
 
 # At most one confirmation email per address in this window, however often it is requested.
 CONFIRMATION_INTERVAL = dt.timedelta(hours=24)
@@ -46,6 +47,7 @@ def record(session: Session, subscriber: Subscriber, kind: str, *, list_id: int 
             subscriber_id=subscriber.id, list_id=list_id, kind=kind, source=source, ip=ip, detail=detail
         )
     )
+    webhooks.record_subscriber_event(session, kind, subscriber, list_id=list_id, source=source)
 
 
 def set_status(subscriber: Subscriber, status: str, source: str) -> None:

@@ -1,0 +1,64 @@
+"""Bearer-token authentication for the API's blueprints, and its role check.
+
+Each API blueprint calls :func:`protect`; ``/api/subscribe`` (the public signup endpoint)
+and ``/api/openapi.json`` belong to other blueprints and need no token.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, g, request
+from flask_smorest import Blueprint, abort
+
+from service.admin.models import ROLES
+from service.api.tokens import TokenIdentity, authenticate
+
+BEARER = "bearer "
+
+
+def presented_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[: len(BEARER)].lower() != BEARER:
+        return None
+    return header[len(BEARER):].strip() or None
+
+
+def _authenticate() -> None:
+    token = presented_token()
+    if token is None:
+        abort(401, message="send an API token: Authorization: Bearer <token>")
+    with current_app.extensions["db"].session() as session:
+        identity = authenticate(session, token)
+    if identity is None:
+        # One answer for unknown, malformed and revoked tokens: nothing to probe.
+        abort(401, message="the API token is not valid (unknown or revoked)")
+    g.api_token = identity
+
+
+def protect(blueprint: Blueprint) -> Blueprint:
+    blueprint.before_request(_authenticate)
+    return blueprint
+
+
+def current_token() -> TokenIdentity:
+    return g.api_token
+
+
+def require_role(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A view decorator: the token's role must be at least ``role`` (else 403)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_token().allows(role):
+                abort(403, message=f"this needs an {role} token")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -1,0 +1,132 @@
+"""The API's request and response bodies (marshmallow); the OpenAPI document is built from
+them. Unknown fields in a request are refused (422), so a typo is never silently ignored."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from service.sending.states import DeliveryStatus, SendStatus
+from service.subscribers.addresses import MAX_NAME
+from service.subscribers.models import SUBSCRIBER_STATUSES, SUBSCRIPTION_STATUSES
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+MAX_LIST_KEYS = 50
+
+
+def list_key_field() -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=100))
+
+
+def cursor_field() -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=100), metadata={
+        "description": "next_cursor of the previous page; opaque"})
+
+
+def limit_field() -> fields.Integer:
+    return fields.Integer(load_default=DEFAULT_PAGE, validate=validate.Range(min=1, max=MAX_PAGE),
+                          metadata={"description": f"items per page, at most {MAX_PAGE}"})
+
+
+
+class ListSchema(Schema):
+    key = fields.String(required=True, metadata={"description": "the list's slug"})
+    name = fields.String(required=True)
+    description = fields.String(required=True)
+    language = fields.String(required=True)
+    double_opt_in = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class SubscriptionSchema(Schema):
+    list = fields.String(required=True, metadata={"description": "list key"})
+    status = fields.String(required=True, validate=validate.OneOf(SUBSCRIPTION_STATUSES))
+
+
+class SubscriberSchema(Schema):
+    id = fields.Integer(required=True)
+    email = fields.String(required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(SUBSCRIBER_STATUSES))
+    attributes = fields.Dict(keys=fields.String(), required=True)
+    source = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    confirmed_at = fields.DateTime(required=True, allow_none=True)
+    lists = fields.List(fields.Nested(SubscriptionSchema), required=True)
+
+
+class SubscriberCreateSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    name = fields.String(load_default="", validate=validate.Length(max=MAX_NAME))
+    lists = fields.List(list_key_field(), required=True,
+                        validate=validate.Length(min=1, max=MAX_LIST_KEYS))
+    status = fields.String(load_default="pending",
+                           validate=validate.OneOf(("pending", "confirmed")), metadata={
+        "description": "pending (default): the reader gets the confirmation email of each "
+                       "double opt-in list. confirmed: consent was collected elsewhere; "
+                       "recorded as such in the reader's consent record."})
+    attributes = fields.Dict(keys=fields.String(validate=validate.Length(max=100)),
+                             load_default=dict)
+
+
+class SubscriberUpdateSchema(Schema):
+    name = fields.String(validate=validate.Length(max=MAX_NAME))
+    attributes = fields.Dict(keys=fields.String(validate=validate.Length(max=100)))
+    status = fields.String(validate=validate.OneOf(("confirmed", "unsubscribed")), metadata={
+        "description": "confirmed: confirm the pending subscriptions; "
+                       "unsubscribed: leave every list"})
+
+
+class SubscriberQuerySchema(Schema):
+    limit = limit_field()
+    cursor = cursor_field()
+    list = list_key_field()
+    status = fields.String(validate=validate.OneOf(SUBSCRIBER_STATUSES))
+    email = fields.String(validate=validate.Length(min=1, max=320))
+
+
+class SubscriberPageSchema(Schema):
+    items = fields.List(fields.Nested(SubscriberSchema), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class SendCreateSchema(Schema):
+    issue = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                          metadata={"description": "the issue's slug"})
+    lists = fields.List(list_key_field(), required=True,
+                        validate=validate.Length(min=1, max=MAX_LIST_KEYS))
+    send_at = fields.DateTime(load_default=None, allow_none=True, metadata={
+        "description": "null: now (or the issue's own send_at); a time without an offset "
+                       "is read in NEWSLETTER_TIMEZONE"})
+    again = fields.Boolean(load_default=False, metadata={
+        "description": "allow lists this issue already went to"})
+
+
+class SendSummarySchema(Schema):
+    id = fields.Integer(required=True)
+    issue = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(tuple(SendStatus)))
+    status_reason = fields.String(required=True)
+    lists = fields.List(fields.String(), required=True)
+    total = fields.Integer(required=True)
+    scheduled_at = fields.DateTime(required=True, allow_none=True)
+    created_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(required=True, allow_none=True)
+    finished_at = fields.DateTime(required=True, allow_none=True)
+
+
+class SendSchema(SendSummarySchema):
+    counts = fields.Dict(keys=fields.String(validate=validate.OneOf(tuple(DeliveryStatus))),
+                         values=fields.Integer(), required=True,
+                         metadata={"description": "deliveries by state"})
+
+
+class SendQuerySchema(Schema):
+    limit = limit_field()
+    cursor = cursor_field()
+    status = fields.String(validate=validate.OneOf(tuple(SendStatus)))
+
+
+class SendPageSchema(Schema):
+    items = fields.List(fields.Nested(SendSummarySchema), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)

@@ -1,0 +1,228 @@
+"""Post due webhook deliveries: signed, one attempt per due row, retried with backoff.
+
+A delivery is leased before its POST, so two deliverers (a task and beat's sweep) never
+post the same attempt; its result is written only while the row still carries that lease.
+No transaction stays open during a POST. A 2xx answer delivers it; anything else (another
+status, a timeout, a refused connection) is retried after RETRY_DELAYS, and after the last
+attempt it is marked failed. Every attempt is kept in its ``attempt_log``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+
+from service.config import Config
+from service.db import Database, utcnow
+from service.queue import enqueue
+from service.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+log = logging.getLogger(__name__)
+
+# Wait before each retry; after the last retry fails the delivery is marked failed.
+RETRY_DELAYS = (
+    dt.timedelta(minutes=1),
+    dt.timedelta(minutes=5),
+    dt.timedelta(minutes=30),
+    dt.timedelta(hours=2),
+    dt.timedelta(hours=12),
+)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+DEFAULT_TIMEOUT = 5.0
+CLAIM_BATCH = 50
+MAX_ERROR = 500  # characters of an error or response body kept per attempt
+USER_AGENT = "newsletter-webhooks/1"
+DELIVER_WEBHOOKS = "newsletter.deliver_webhooks"
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=`` + hex HMAC-SHA256 of ``timestamp.body`` under the endpoint's secret."""
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: str, body: bytes, signed: str, tolerance: int = 300,
+           now: float | None = None) -> bool:
+    """What a receiver does: the signature matches and the timestamp is recent (no replay)."""
+    try:
+        age = abs((now if now is not None else time.time()) - int(timestamp))
+    except ValueError:
+        return False
+    return age <= tolerance and hmac.compare_digest(signature(secret, timestamp, body), signed)
+
+
+def encode_body(payload: dict[str, Any], delivery_id: int) -> bytes:
+    return json.dumps({"id": delivery_id, **payload}, ensure_ascii=False,
+                      separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a 2xx: never follow it (it could lead anywhere)."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    status_code: int | None
+    error: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Attempt:
+    if not url.lower().startswith(("http://", "https://")):
+        return Attempt(None, "refused: not an http(s) URL")
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "User-Agent": USER_AGENT, **headers})
+    try:
+        with _opener.open(request, timeout=timeout) as response:
+            return Attempt(response.status, "")
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(MAX_ERROR).decode("utf-8", "replace") if exc.fp else ""
+        exc.close()
+        return Attempt(exc.code, f"HTTP {exc.code} {exc.reason}: {detail}".strip()[:MAX_ERROR])
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return Attempt(None, f"{type(exc).__name__}: {reason}"[:MAX_ERROR])
+
+
+def _due(now: dt.datetime):  # type: ignore[no-untyped-def]
+    return and_(
+        WebhookDelivery.next_attempt_at <= now,
+        or_(WebhookDelivery.status == "pending",
+            and_(WebhookDelivery.status == "sending", WebhookDelivery.lease_until < now)),
+    )
+
+
+def _claim(db: Database, limit: int, lease: dt.timedelta, now: dt.datetime) -> list[int]:
+    claimed: list[int] = []
+    with db.session() as session:
+        candidates = list(session.scalars(
+            select(WebhookDelivery.id).where(_due(now)).order_by(WebhookDelivery.id).limit(limit)))
+        for delivery_id in candidates:
+            # Conditional: only one deliverer's UPDATE matches a row that is still due.
+            result = session.execute(
+                update(WebhookDelivery).where(WebhookDelivery.id == delivery_id, _due(now))
+                .values(status="sending", lease_until=now + lease)
+            )
+            if result.rowcount == 1:
+                claimed.append(delivery_id)
+    return claimed
+
+
+@dataclass(frozen=True)
+class Round:
+    attempted: int
+    delivered: int
+
+
+def deliver_due(db: Database, timeout: float = DEFAULT_TIMEOUT, limit: int = CLAIM_BATCH,
+                now: dt.datetime | None = None) -> Round:
+    """Attempt each due delivery once (up to ``limit`` of them)."""
+    now = now or utcnow()
+    lease = dt.timedelta(seconds=timeout * 2 + 60)
+    delivered = 0
+    claimed = _claim(db, limit, lease, now)
+    for delivery_id in claimed:
+        with db.session() as session:
+            row = session.get(WebhookDelivery, delivery_id)
+            endpoint = session.get(WebhookEndpoint, row.endpoint_id) if row else None
+            if row is None or endpoint is None or row.status != "sending":
+                continue
+            lease_until = row.lease_until
+            url, secret, active = endpoint.url, endpoint.secret, endpoint.active
+            body = encode_body(row.payload, row.id)
+            event, attempts = row.event, row.attempts
+        if not active:
+            attempt = Attempt(None, "not sent: the endpoint is disabled")
+        else:
+            timestamp = str(int(time.time()))
+            attempt = post(url, body, {
+                "X-Newsletter-Event": event,
+                "X-Newsletter-Delivery": str(delivery_id),
+                "X-Newsletter-Timestamp": timestamp,
+                "X-Newsletter-Signature": signature(secret, timestamp, body),
+            }, timeout)
+        delivered += _record(db, delivery_id, attempts + 1, attempt, lease_until,
+                             final=not active)
+    return Round(len(claimed), delivered)
+
+
+def deliver_all_due(db: Database, timeout: float = DEFAULT_TIMEOUT, max_rounds: int = 20) -> int:
+    """The task's loop: rounds until nothing is due (bounded, so one task never runs for
+    ever while new events keep arriving). Returns how many were delivered."""
+    delivered = 0
+    for _ in range(max_rounds):
+        result = deliver_due(db, timeout)
+        delivered += result.delivered
+        if result.attempted < CLAIM_BATCH:
+            break
+    return delivered
+
+
+def any_due(db: Database) -> bool:
+    now = utcnow()
+    with db.session() as session:
+        return session.scalar(select(WebhookDelivery.id).where(_due(now)).limit(1)) is not None
+
+
+def sweep(db: Database, config: Config) -> None:
+    """Beat's part: wake the deliverer when deliveries are due (retries, lost hints), and
+    forget delivered and failed ones past NEWSLETTER_WEBHOOK_RETENTION_DAYS. The POSTs run in
+    the task, so a slow receiver never holds up the sweep."""
+    if any_due(db):
+        enqueue(config, DELIVER_WEBHOOKS)
+    prune(db, dt.timedelta(days=config.webhook_retention_days))
+
+
+def _record(db: Database, delivery_id: int, attempts: int, attempt: Attempt,
+            lease_until: dt.datetime | None, final: bool = False) -> int:
+    now = utcnow()
+    entry = {"at": now.isoformat(), "status_code": attempt.status_code, "error": attempt.error}
+    values: dict[str, Any] = {"attempts": attempts, "last_status_code": attempt.status_code,
+                              "last_error": attempt.error, "lease_until": None}
+    if attempt.ok:
+        values.update(status="delivered", delivered_at=now)
+    elif final or attempts >= MAX_ATTEMPTS:
+        values.update(status="failed")
+        log.warning("webhook delivery %s failed after %s attempts: %s",
+                    delivery_id, attempts, attempt.error or attempt.status_code)
+    else:
+        values.update(status="pending", next_attempt_at=now + RETRY_DELAYS[attempts - 1])
+        log.info("webhook delivery %s attempt %s: %s; retrying", delivery_id, attempts,
+                 attempt.error or attempt.status_code)
+    with db.session() as session:
+        row = session.get(WebhookDelivery, delivery_id, with_for_update=True)
+        if row is None or row.status != "sending" or row.lease_until != lease_until:
+            return 0  # the lease ran out meanwhile: another deliverer owns the row now
+        values["attempt_log"] = [*(row.attempt_log or []), entry]
+        session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                        .values(**values))
+    return 1 if attempt.ok else 0
+
+
+def prune(db: Database, older_than: dt.timedelta) -> int:
+    """Forget delivered and failed deliveries past the retention period (they hold addresses)."""
+    cutoff = utcnow() - older_than
+    with db.session() as session:
+        return session.execute(
+            delete(WebhookDelivery).where(WebhookDelivery.status.in_(("delivered", "failed")),
+                                          WebhookDelivery.created_at < cutoff)
+        ).rowcount or 0
