@@ -31,6 +31,12 @@ OPEN_ENDPOINTS = {"admin.login", "admin.static"}
 # it registers the blueprint.
 PAGE_MODULES: tuple[str, ...] = (
     "service.admin.issue_pages",
+    "service.admin.reader_pages",
+    "service.admin.list_pages",
+    "service.admin.import_pages",
+    "service.admin.send_pages",
+    "service.admin.sends_pages",
+    "service.admin.report_pages",
 )
 # The site's policy, plus scripts from this site only (the vendored files; never inline).
 ADMIN_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY + "; script-src 'self'; connect-src 'self'"

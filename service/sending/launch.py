@@ -84,6 +84,13 @@ def resolve_lists(session: Session, keys: Sequence[str | int]) -> list[MailingLi
     return list(found.values())
 
 
+def zone_for(lists: Sequence[MailingList], default: str) -> str:
+    """The time zone a send's time is read in: the lists' own when they all name the same
+    one, else ``default`` (NEWSLETTER_TIMEZONE)."""
+    zones = {getattr(mailing_list, "timezone", "") or "" for mailing_list in lists}
+    return zones.pop() or default if len(zones) == 1 else default
+
+
 def parse_send_at(value: dt.datetime | str | None, timezone: str) -> dt.datetime | None:
     """An aware time from a datetime or ISO 8601 text; a naive one is read in ``timezone``."""
     if value is None or value == "":
@@ -113,8 +120,9 @@ def launch_send(
 
     ``send_at``: None sends at the issue's own ``send_at`` when its front matter has one,
     else now; a time in the future schedules it (beat starts it); a time missed by more than
-    an hour makes a paused send that waits for a resume. A naive time is read in ``timezone``
-    (default NEWSLETTER_TIMEZONE). ``again`` allows lists this issue already went to.
+    an hour makes a paused send that waits for a resume. A naive time is read in ``timezone``,
+    by default the lists' own time zone when they share one, else NEWSLETTER_TIMEZONE.
+    ``again`` allows lists this issue already went to.
     Raises LaunchError. ``app`` is the Flask app (its db, config and issue library)."""
     config = app.config["NEWSLETTER"]
     library = app.extensions["issues"]
@@ -124,13 +132,14 @@ def launch_send(
     if loaded.draft:
         raise LaunchError(f"{loaded.path.name} is a draft: remove 'draft: true' to send it",
                           "conflict")
-    when = parse_send_at(send_at, timezone or config.timezone) or loaded.send_at
     try:
         compiled = library.compiled(loaded)  # rendered once, shared with every recipient
     except IssueError as exc:
         raise LaunchError(str(exc)) from None
     with app.extensions["db"].session() as session:
         chosen = resolve_lists(session, lists)
+        zone = timezone or zone_for(chosen, config.timezone)
+        when = parse_send_at(send_at, zone) or loaded.send_at
         try:
             new = create_send(session, compiled, chosen, mail_from=config.mail_from,
                               reply_to=config.reply_to, scheduled_at=when, again=again)
