@@ -98,10 +98,16 @@ class Config:
     admin_login_account_rate_limit: str = "5/minute;30/hour"
     # Hours an admin login lasts, however active: a copied session cookie dies with it.
     admin_session_hours: int = 12
+    # The largest CSV an admin may upload to import readers.
+    admin_import_max_mb: int = 100
     # The REST API (service/api/): requests per token; webhook POST timeout and log retention.
     api_rate_limit: str = "600/minute"
     webhook_timeout_seconds: float = 5.0
     webhook_retention_days: int = 30
+    # Operations (service/ops/): a bearer token /metrics asks for ("" = open), and the log
+    # format of web, worker and beat: "text" or "json" (one object per line).
+    metrics_token: str = ""
+    log_format: str = "text"
     host: str = "127.0.0.1"
     port: int = 5000
 
@@ -161,6 +167,8 @@ class Config:
         if self.outbox_retention_days < 0:
             raise ConfigError("NEWSLETTER_OUTBOX_RETENTION_DAYS must not be negative")
         self._validate_bounces()
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"NEWSLETTER_LOG_FORMAT must be text or json, not {self.log_format!r}")
         return self
 
     def _validate_bounces(self) -> None:

@@ -19,6 +19,7 @@ from service.i18n import init_babel
 from service.issues.compile import IssueRenderer
 from service.mail.outbox import OutboxRelay
 from service.mail.transport import parse_smtp_urls
+from service.ops import init_ops
 from service.subscribers.emails import TransactionalEmails
 from service.subscribers.links import LinkBuilder
 from service.subscribers.services import SubscriberService
@@ -102,6 +103,7 @@ def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
     from service.admin.views import init_admin
 
     init_admin(app, config, limiter)
+    init_ops(app, config)  # /healthz, /readyz, /metrics (service/ops/), the log format
 
     # The REST API (service/api/): bearer tokens, JSON errors, /api/openapi.json.
     from service.api.setup import init_api

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,8 @@ from service.db import Database
 from service.mail.failover import FailoverTransport
 from service.mail.message import smtp_address
 from service.mail.transport import Reply, parse_smtp_urls
+from service.ops.logs import set_context
+from service.ops.smtp_metrics import SmtpMetrics
 from service.sending.assembly import MessageTemplate, Recipient, list_id_header
 from service.sending.dkim_signing import DkimSigner
 from service.sending.halt import HaltSignal
@@ -40,6 +43,8 @@ class Sender:
     slots: ConnectionSlots
     halt: HaltSignal
     dkim: DkimSigner | None = None
+    # SMTP replies and latency, added to Redis every few dozen messages (not per message).
+    metrics: SmtpMetrics = field(default_factory=SmtpMetrics)
     # (send id, content hash) → list id → the send's message for readers of that list
     templates: dict[tuple[int, str], dict[int, MessageTemplate]] = field(default_factory=dict)
 
@@ -54,6 +59,7 @@ class Sender:
             rate=RateLimiter(config.send_rate, redis_client),
             slots=ConnectionSlots(config.smtp_max_connections, redis_client),
             halt=HaltSignal(db, redis_client, listen=True),
+            metrics=SmtpMetrics(redis_client),
             dkim=DkimSigner.from_settings(
                 config.dkim_domain or config.message_id_domain,
                 config.dkim_selector, config.dkim_key_file,
@@ -108,9 +114,13 @@ class Sender:
     def deliver(self, send: Send, templates: dict[int, MessageTemplate], row: Claimed,
                 date: str) -> Reply:
         """Send one row's message (the batch has taken its token from the rate limit)."""
+        set_context(send_id=send.id, delivery_id=row.delivery_id)  # for any log line
         address, data = self.message_for(send, templates, row, date)
-        return self.transport.send_prepared(self.envelope_sender(send, row.delivery_id),
-                                            address, data)
+        envelope = self.envelope_sender(send, row.delivery_id)
+        started = time.perf_counter()
+        reply = self.transport.send_prepared(envelope, address, data)
+        self.metrics.observe(reply, time.perf_counter() - started)
+        return reply
 
     def end_batch(self) -> None:
         """Give the connection slot back; with a cap on connections, close them as well, so
@@ -118,8 +128,10 @@ class Sender:
         if self.slots.cap > 0:
             self.transport.close()
         self.slots.release()
+        self.metrics.push()
 
     def close(self) -> None:
+        self.metrics.push()
         self.transport.close()
         self.slots.release()
         self.halt.close()
