@@ -7,6 +7,7 @@ from service.db import Base
 from service.issues.models import CompiledIssue
 from service.mail.models import OutboxMessage
 from service.sending.models import Delivery, Send
+from service.subscribers.import_jobs import ImportJob, ImportRowError
 from service.subscribers.models import MailingList, Subscriber, SubscriberEvent, Subscription
 from service.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -21,6 +22,8 @@ __all__ = [
     "BounceRaw",
     "CompiledIssue",
     "Delivery",
+    "ImportJob",
+    "ImportRowError",
     "MailingList",
     "OutboxMessage",
     "Send",

@@ -68,6 +68,21 @@ def poll_bounces() -> None:
     poll_mailbox(*_db_config())
 
 
+@shared_task(name="newsletter.import_csv")
+def import_csv(job_id: int) -> None:
+    """An admin's CSV import. A redelivered task whose job another run still holds comes
+    back when that run's lease ends, and resumes after its last committed batch."""
+    from service.queue import enqueue
+    from service.subscribers import import_jobs
+
+    db, config = _db_config()
+    if import_jobs.run_import(db, config.instance_dir, job_id) == "busy":
+        with db.session() as session:
+            wait = import_jobs.lease_left(session, job_id)
+        if wait is not None:
+            enqueue(config, import_jobs.TASK, job_id, countdown=wait + 1)
+
+
 @shared_task(name="newsletter.deliver_webhooks")
 def deliver_webhooks() -> None:
     db, config = _db_config()

@@ -31,6 +31,9 @@ OPEN_ENDPOINTS = {"admin.login", "admin.static"}
 # it registers the blueprint.
 PAGE_MODULES: tuple[str, ...] = (
     "service.admin.issue_pages",
+    "service.admin.reader_pages",
+    "service.admin.list_pages",
+    "service.admin.import_pages",
     "service.admin.send_pages",
     "service.admin.sends_pages",
     "service.admin.report_pages",

@@ -109,7 +109,7 @@ def complain(session: Session, subscriber: Subscriber, source: str, detail: str 
     record(session, subscriber, "complained", source=source, detail=detail)
 
 
-def unsuppress(session: Session, subscriber: Subscriber, by: str) -> str:
+def unsuppress(session: Session, subscriber: Subscriber, by: str, source: str = "cli") -> str:
     """Lift a bounce, complaint or block, recording who did it. Answers the old status.
 
     The address becomes confirmed again if it ever was (else pending); its subscriptions stay
@@ -119,5 +119,5 @@ def unsuppress(session: Session, subscriber: Subscriber, by: str) -> str:
     if previous not in SUPPRESSED_STATUSES:
         raise NotSuppressed(f"{subscriber.email} is {previous}, not suppressed")
     set_status(subscriber, "confirmed" if subscriber.confirmed_at else "pending", UNSUPPRESS)
-    record(session, subscriber, UNSUPPRESS, source="cli", detail=f"by {by}; was {previous}")
+    record(session, subscriber, UNSUPPRESS, source=source, detail=f"by {by}; was {previous}")
     return previous

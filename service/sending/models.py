@@ -47,6 +47,9 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("send_id", "subscriber_id"),
         Index("ix_delivery_send_status", "send_id", "status"),
+        # A reader's deliveries, newest first (the admin's reader page), and the rows a
+        # deleted reader's cascade removes without scanning the whole ledger.
+        Index("ix_delivery_subscriber_id", "subscriber_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -15,6 +15,7 @@ from service.issues.compile import CompiledEmail
 from service.sending.models import Delivery, Send
 from service.sending.states import ACTIVE_SENDS, ENDED_SENDS, UNFINISHED, SendStatus
 from service.sending.states import DeliveryStatus as DS
+from service.subscribers.list_settings import sender_for
 from service.subscribers.models import MailingList
 
 # A schedule this far in the past is not sent silently: it waits for an explicit resume.
@@ -47,6 +48,8 @@ def create_send(
 ) -> Send:
     if not lists:
         raise SendError("a send needs at least one list")
+    # A list's own sender and reply-to, set in the admin, win over the defaults given.
+    mail_from, reply_to = sender_for(lists, mail_from, reply_to)
     list_ids = sorted({m.id for m in lists})
     if not again:
         for earlier in session.scalars(

@@ -36,6 +36,7 @@ EXPORT_ONLY = frozenset({"status", "list_status", "source", "signup_at", "confir
 class BadRow:
     line: int
     reason: str
+    value: str = ""  # the address cell as the file had it
 
 
 @dataclass
@@ -47,10 +48,10 @@ class ImportReport:
     bad: list[BadRow] = field(default_factory=list)
     bad_count: int = 0
 
-    def add_bad(self, line: int, reason: str) -> None:
+    def add_bad(self, line: int, reason: str, value: str = "") -> None:
         self.bad_count += 1
         if len(self.bad) < MAX_BAD_ROWS_KEPT:
-            self.bad.append(BadRow(line, reason))
+            self.bad.append(BadRow(line, reason, value))
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,11 @@ def _attributes(cell: str) -> dict[str, Any]:
     except ValueError:
         return {"attributes": cell}
     return value if isinstance(value, dict) else {"attributes": cell}
+
+
+def parse_rows(stream: IO[str], report: ImportReport) -> Iterator[Row]:
+    """The file's good rows; bad ones go to ``report`` as they are met."""
+    return _rows(stream, report)
 
 
 def _rows(stream: IO[str], report: ImportReport) -> Iterator[Row]:
@@ -100,7 +106,7 @@ def _rows(stream: IO[str], report: ImportReport) -> Iterator[Row]:
         try:
             address = normalise_address(raw_email)
         except InvalidAddress as exc:
-            report.add_bad(line, f"invalid address {raw_email!r}: {exc}")
+            report.add_bad(line, f"invalid address {raw_email!r}: {exc}", raw_email)
             continue
         name = clean_name(unguard_cell(values.pop("name", "")))
         attributes = _attributes(unguard_cell(values.pop("attributes", "")))
@@ -211,6 +217,14 @@ def _insert_postgres(session: Session, batch: Batch, list_id: int, status: str) 
         {"list_id": list_id, "status": status},
     ).rowcount
     return created, subscribed
+
+
+def insert_rows(session: Session, rows: list[Row], list_id: int, confirmed: bool) -> tuple[int, int]:
+    """Insert one batch in the caller's transaction: (new subscribers, new subscriptions)."""
+    status = "confirmed" if confirmed else "pending"
+    if session.bind.dialect.name == "postgresql":
+        return _insert_postgres(session, Batch(rows, _copy_payload(rows)), list_id, status)
+    return _insert_generic(session, Batch(rows), list_id, status)
 
 
 class CountingReader(io.RawIOBase):

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -36,10 +37,28 @@ class MailingList(Base):
     language: Mapped[str] = mapped_column(String(10), default="zh-CN")
     double_opt_in: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The list's own From and Reply-To ("" = the NEWSLETTER_MAIL_FROM / _REPLY_TO settings):
+    # a send to lists that all name the same sender goes out from it.
+    sender: Mapped[str] = mapped_column(String(400), default="", server_default="")
+    reply_to: Mapped[str] = mapped_column(String(400), default="", server_default="")
+    # The schedule a send to this list starts from: a time zone ("" = NEWSLETTER_TIMEZONE),
+    # a weekday (0 = Monday; None = any day) and a time of day "HH:MM" ("" = none).
+    timezone: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    send_weekday: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    send_time: Mapped[str] = mapped_column(String(5), default="", server_default="")
 
 
 class Subscriber(Base):
     __tablename__ = "subscriber"
+    # The admin's reader list: by status, newest first; by a prefix of the address or the
+    # name (service/admin/readers_query.py). On PostgreSQL migration 0009 makes the two search
+    # indexes in the "C" collation, so a prefix is one range of the index whatever the
+    # database's locale; SQLite compares bytes already.
+    __table_args__ = (
+        Index("ix_subscriber_status_id", "status", "id"),
+        Index("ix_subscriber_email_key_c", "email_key"),
+        Index("ix_subscriber_name_id", "name", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
