@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 
 from service.admin import auth
-from service.admin.issues_state import list_issue_rows
+from service.admin.dashboard import ChartCache, last_sends, send_warnings, service_warnings
 from service.admin.users import authenticate, end_sessions, list_admin_users, normalize_email
 from service.config import Config, ConfigError
 from service.web import CONTENT_SECURITY_POLICY
@@ -122,10 +122,17 @@ def logout() -> Response:
 @blueprint.get("/")
 @auth.require_role("editor")
 def dashboard() -> str:
-    issues = current_app.extensions["issues"].collection().issues
-    with current_app.extensions["db"].session() as session:
-        rows = list_issue_rows(session, issues)
-    return render_template("admin/dashboard.html", rows=rows)
+    """Charts (cached a minute), the last sends with their rates, and the warnings."""
+    db, config = current_app.extensions["db"], current_app.config["NEWSLETTER"]
+    charts = current_app.extensions.get("admin_charts")
+    if charts is None:
+        charts = current_app.extensions["admin_charts"] = ChartCache(db)
+    with db.session() as session:
+        sends = last_sends(session)
+        warnings = send_warnings(session, sends)
+    warnings += service_warnings(db, config)
+    return render_template("admin/dashboard.html", charts=charts.get(), sends=sends,
+                           warnings=warnings)
 
 
 @blueprint.get("/users")

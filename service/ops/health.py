@@ -136,17 +136,28 @@ class _SmtpCache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.entries: dict[str, tuple[float, Check]] = {}
+        self.refreshing: set[str] = set()
 
     def get(self, smtp_url: str, max_age: float = SMTP_CACHE_SECONDS) -> Check:
-        now = time.monotonic()
+        """The last answer; a stale one is refreshed in the background while it is shown, so
+        only the very first ask of a process waits (at most the check's timeout)."""
         with self.lock:
             entry = self.entries.get(smtp_url)
-        if entry is not None and now - entry[0] < max_age:
-            return entry[1]
+            if entry is not None:
+                if time.monotonic() - entry[0] >= max_age and smtp_url not in self.refreshing:
+                    self.refreshing.add(smtp_url)
+                    _pool.submit(self._refresh, smtp_url)
+                return entry[1]
         result = check_smtp(smtp_url)
-        with self.lock:
-            self.entries[smtp_url] = (time.monotonic(), result)
+        self.put(smtp_url, result)
         return result
+
+    def _refresh(self, smtp_url: str) -> None:
+        try:
+            self.put(smtp_url, check_smtp(smtp_url))
+        finally:
+            with self.lock:
+                self.refreshing.discard(smtp_url)
 
     def put(self, smtp_url: str, result: Check) -> None:
         with self.lock:
