@@ -1,8 +1,9 @@
 """A send's live progress for the console: counts by state, the current rate and the ETA.
 
 The progress fragment is polled every second by every open page, so its numbers come from
-two small queries on the ledger's (send_id, status) index, cached per process for half a
-second: however many pages watch, the database answers about twice a second per send.
+one aggregate on the ledger's (send_id, status) index, cached per process for half a second,
+and the rate from a count of the last minute's sent rows, cached for five: however many
+pages watch, the database answers about twice a second per send and process.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from service.sending.states import DeliveryStatus as DS
 # The rate is the messages sent over this last stretch of time.
 RATE_WINDOW = dt.timedelta(seconds=60)
 CACHE_SECONDS = 0.5
+RATE_SECONDS = 5.0
 CACHE_SIZE = 256
 # Polling intervals: live sends every second; paused and scheduled ones now and then.
 POLL_LIVE, POLL_WAITING = "1s", "5s"
@@ -80,7 +82,12 @@ class SendProgress:
 
 def read_progress(session: Session, send_id: int, now: dt.datetime | None = None) -> SendProgress:
     """The numbers, straight from the database. SendError for an unknown send."""
-    now = now or utcnow()
+    found = read_counts(session, send_id)
+    return replace(found, rate=measure_rate(session, found, now or utcnow()))
+
+
+def read_counts(session: Session, send_id: int) -> SendProgress:
+    """The send and its deliveries by state, without the rate (0)."""
     # Named columns only: the row also holds the whole compiled email.
     row = session.execute(select(
         Send.id, Send.issue_slug, Send.subject, Send.status, Send.status_reason, Send.list_ids,
@@ -93,51 +100,76 @@ def read_progress(session: Session, send_id: int, now: dt.datetime | None = None
         .group_by(Delivery.status)).all())
     return SendProgress(
         row.id, row.issue_slug, row.subject, row.status, row.status_reason, row.list_ids,
-        row.total, counts, _rate(session, row, counts, now), row.scheduled_at, row.started_at,
-        row.finished_at)
+        row.total, counts, 0.0, row.scheduled_at, row.started_at, row.finished_at)
 
 
-def _rate(session: Session, row, counts: dict[str, int], now: dt.datetime) -> float:  # type: ignore[no-untyped-def]
-    if row.started_at is None:
+def measure_rate(session: Session, found: SendProgress, now: dt.datetime) -> float:
+    """Messages/s: over the last RATE_WINDOW while sending, from the deliveries' sent_at;
+    otherwise the average from the first message to the last."""
+    if found.started_at is None:
         return 0.0
-    if row.status != SendStatus.SENDING:
-        # Ended or paused: the average over the whole send, from its first to its last message.
-        last = row.finished_at or session.scalar(select(func.max(Delivery.sent_at)).where(
-            Delivery.send_id == row.id, Delivery.status == DS.SENT))
-        seconds = (last - row.started_at).total_seconds() if last else 0.0
-        return counts.get(DS.SENT, 0) / seconds if seconds > 0 else 0.0
-    since = max(now - RATE_WINDOW, row.started_at)
+    if found.status != SendStatus.SENDING:
+        last = found.finished_at or session.scalar(select(func.max(Delivery.sent_at)).where(
+            Delivery.send_id == found.send_id, Delivery.status == DS.SENT))
+        seconds = (last - found.started_at).total_seconds() if last else 0.0
+        return found.count(DS.SENT) / seconds if seconds > 0 else 0.0
+    since = max(now - RATE_WINDOW, found.started_at)
     seconds = (now - since).total_seconds()
     if seconds <= 0:
         return 0.0
     recent = session.scalar(select(func.count()).select_from(Delivery).where(
-        Delivery.send_id == row.id, Delivery.status == DS.SENT, Delivery.sent_at >= since)) or 0
+        Delivery.send_id == found.send_id, Delivery.status == DS.SENT,
+        Delivery.sent_at >= since)) or 0
     return recent / seconds
 
 
 class ProgressCache:
-    """read_progress, kept for CACHE_SECONDS per send in this process."""
+    """read_progress, kept for CACHE_SECONDS per send in this process; the rate, a minute's
+    average that moves slowly and costs a scan of the send's sent rows, for RATE_SECONDS."""
 
-    def __init__(self, db: Database, ttl: float = CACHE_SECONDS) -> None:
+    def __init__(self, db: Database, ttl: float = CACHE_SECONDS,
+                 rate_ttl: float = RATE_SECONDS) -> None:
         self.db = db
         self.ttl = ttl
+        self.rate_ttl = rate_ttl
         self._entries: dict[int, tuple[float, SendProgress]] = {}
+        self._rates: dict[int, tuple[float, str, float]] = {}  # expiry, status, rate
         self._lock = threading.Lock()
 
     def get(self, send_id: int) -> SendProgress:
-        now = time.monotonic()
         entry = self._entries.get(send_id)
-        if entry is not None and entry[0] > now:
+        if entry is not None and entry[0] > time.monotonic():
             return entry[1]
-        with self.db.session() as session:
-            found = read_progress(session, send_id)
-        with self._lock:
+        # One refresh at a time per process; while it runs, other threads answer with the
+        # figures of half a second ago rather than wait for the database.
+        if entry is not None and not self._lock.acquire(blocking=False):
+            return entry[1]
+        if entry is None:
+            self._lock.acquire()
+        try:
+            entry = self._entries.get(send_id)
+            now = time.monotonic()
+            if entry is not None and entry[0] > now:
+                return entry[1]
+            with self.db.session() as session:
+                found = read_counts(session, send_id)
+                known = self._rates.get(send_id)
+                if known is not None and known[0] > now and known[1] == found.status:
+                    rate = known[2]
+                else:
+                    rate = measure_rate(session, found, utcnow())
+                    self._rates[send_id] = (now + self.rate_ttl, found.status, rate)
+            found = replace(found, rate=rate)
             if len(self._entries) >= CACHE_SIZE:
                 self._entries.clear()
-            self._entries[send_id] = (time.monotonic() + self.ttl, found)
+                self._rates.clear()
+            self._entries[send_id] = (now + self.ttl, found)
+        finally:
+            self._lock.release()
         return found
 
     def forget(self, send_id: int) -> None:
         """After a pause, resume, cancel or retry: the next look shows the change at once."""
         with self._lock:
             self._entries.pop(send_id, None)
+            self._rates.pop(send_id, None)

@@ -8,7 +8,6 @@ from typing import Any
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from werkzeug.wrappers import Response
 
 from service.admin import auth
 from service.admin.send_progress import ProgressCache, SendProgress
@@ -22,7 +21,7 @@ SENDS_PAGE = 50
 
 
 class ControlForm(FlaskForm):
-    """Only its CSRF token."""
+    """Only its CSRF token (the report's retry form)."""
 
 
 def progress_cache() -> ProgressCache:
@@ -70,35 +69,36 @@ def sends() -> str:
 @auth.require_role("editor")
 def send_progress(send_id: int) -> str:
     progress = _progress_or_404(send_id)
-    return render_template("admin/send_progress.html", p=progress, form=ControlForm(),
+    return render_template("admin/send_progress.html", p=progress,
                            lists=_list_names(progress.list_ids))
 
 
 @blueprint.get("/sends/<int:send_id>/progress")
 @auth.require_role("editor")
 def send_progress_fragment(send_id: int) -> str:
-    """What the progress page polls: the numbers, and the buttons that fit them."""
-    return render_template("admin/send_progress_fragment.html", p=_progress_or_404(send_id),
-                           form=ControlForm())
+    """What the progress page polls: the numbers, and the buttons that fit them. No form
+    token in it (the page holds one), so a poll costs no signature."""
+    return render_template("admin/send_progress_fragment.html", p=_progress_or_404(send_id))
 
 
 @blueprint.post("/sends/<int:send_id>/<action>")
 @auth.require_role("admin")
 def send_control(send_id: int, action: str) -> Any:
+    """Pause, resume or cancel. From htmx (the page's buttons) the answer is the fresh
+    fragment; from a plain form, a redirect to the page."""
     if action not in ACTIONS:
         abort(404)
     _progress_or_404(send_id)
+    failed = False
     try:
         status = control_send(current_app.extensions["db"], current_app.config["NEWSLETTER"],
                               send_id, action)
+        message = f"send {send_id}: {status}"
     except SendError as exc:
-        flash(str(exc), "error")
-        status = None
+        failed, message = True, str(exc)
     progress_cache().forget(send_id)
-    if status is not None:
-        flash(f"send {send_id}: {status}", "ok")
-    return _back_to(send_id)
-
-
-def _back_to(send_id: int) -> Response:
+    if request.headers.get("HX-Request"):
+        return render_template("admin/send_progress_fragment.html",
+                               p=_progress_or_404(send_id), message=message, failed=failed)
+    flash(message, "error" if failed else "ok")
     return redirect(url_for("admin.send_progress", send_id=send_id))

@@ -179,6 +179,11 @@ def test_controls_and_the_fragment_follow_the_send(app, admins) -> None:  # type
     app.extensions["admin_progress"].forget(send_id)
     fragment = client.get(f"/admin/sends/{send_id}/progress").get_data(as_text=True)
     assert "SMTP server refused MAIL FROM: 550" in fragment and 'every 5s' in fragment
+    # The page's buttons post with htmx and get the fresh fragment back.
+    resumed = client.post(f"/admin/sends/{send_id}/resume", data={"csrf_token": token},
+                          headers={"HX-Request": "true"})
+    assert resumed.status_code == 200 and 'data-status="sending"' in resumed.get_data(as_text=True)
+    assert "send 1: sending" in resumed.get_data(as_text=True)
     client.post(f"/admin/sends/{send_id}/cancel", data={"csrf_token": token})
     fragment = client.get(f"/admin/sends/{send_id}/progress").get_data(as_text=True)
     assert "hx-trigger" not in fragment and 'id="report-link"' in fragment  # polling stops
