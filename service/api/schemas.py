@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from service.api.paging import PATTERN as CURSOR_PATTERN
 from service.sending.states import DeliveryStatus, SendStatus
 from service.subscribers.addresses import MAX_NAME
 from service.subscribers.models import SUBSCRIBER_STATUSES, SUBSCRIPTION_STATUSES
@@ -14,13 +15,23 @@ DEFAULT_PAGE = 50
 MAX_LIST_KEYS = 50
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: marshmallow would take 0, 1, "yes" and "off" too (and 0 is
+    False to Python, so its truthy and falsy sets cannot tell them apart)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 def list_key_field() -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=100))
 
 
 def cursor_field() -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=100), metadata={
-        "description": "next_cursor of the previous page; opaque"})
+    return fields.String(validate=validate.Regexp(CURSOR_PATTERN), metadata={
+        "description": "next_cursor of the previous page (opaque)"})
 
 
 def limit_field() -> fields.Integer:
@@ -56,10 +67,13 @@ class SubscriberSchema(Schema):
 
 
 class SubscriberCreateSchema(Schema):
-    email = fields.String(required=True, validate=validate.Length(min=1, max=320))
-    name = fields.String(load_default="", validate=validate.Length(max=MAX_NAME))
+    email = fields.String(required=True, validate=validate.Length(min=1, max=320),
+                          metadata={"example": "reader@example.org"})
+    name = fields.String(load_default="", validate=validate.Length(max=MAX_NAME),
+                         metadata={"example": "Ada"})
     lists = fields.List(list_key_field(), required=True,
-                        validate=validate.Length(min=1, max=MAX_LIST_KEYS))
+                        validate=validate.Length(min=1, max=MAX_LIST_KEYS),
+                        metadata={"example": ["news"]})
     status = fields.String(load_default="pending",
                            validate=validate.OneOf(("pending", "confirmed")), metadata={
         "description": "pending (default): the reader gets the confirmation email of each "
@@ -92,13 +106,14 @@ class SubscriberPageSchema(Schema):
 
 class SendCreateSchema(Schema):
     issue = fields.String(required=True, validate=validate.Length(min=1, max=200),
-                          metadata={"description": "the issue's slug"})
+                          metadata={"description": "the issue's slug", "example": "2026-09-14"})
     lists = fields.List(list_key_field(), required=True,
-                        validate=validate.Length(min=1, max=MAX_LIST_KEYS))
+                        validate=validate.Length(min=1, max=MAX_LIST_KEYS),
+                        metadata={"example": ["news"]})
     send_at = fields.DateTime(load_default=None, allow_none=True, metadata={
         "description": "null: now (or the issue's own send_at); a time without an offset "
                        "is read in NEWSLETTER_TIMEZONE"})
-    again = fields.Boolean(load_default=False, metadata={
+    again = StrictBoolean(load_default=False, metadata={
         "description": "allow lists this issue already went to"})
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import current_app
 from flask_smorest import Blueprint, abort
+from marshmallow import RAISE
 from sqlalchemy import select
 
 from service.api.auth import protect, require_role
@@ -61,7 +62,7 @@ def _detail(send_id: int) -> dict[str, Any]:
 
 
 @blueprint.get("")
-@blueprint.arguments(SendQuerySchema, location="query")
+@blueprint.arguments(SendQuerySchema, location="query", unknown=RAISE)
 @blueprint.response(200, SendPageSchema)
 @require_role("editor")
 def list_sends(query: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, request
 from flask_smorest import Blueprint, abort
+from marshmallow import RAISE
 
 from service.api import readers
 from service.api.auth import current_token, protect, require_role
@@ -50,7 +51,7 @@ def _unknown_list(exc: readers.UnknownList) -> None:
 
 
 @blueprint.get("")
-@blueprint.arguments(SubscriberQuerySchema, location="query")
+@blueprint.arguments(SubscriberQuerySchema, location="query", unknown=RAISE)
 @blueprint.response(200, SubscriberPageSchema)
 @require_role("editor")
 def list_subscribers(query: dict[str, Any]) -> dict[str, Any]:
