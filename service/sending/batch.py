@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from service.bounces.sync import record_sync_refusals
 from service.mail.transport import Outcome, Reply, Stage
+from service.ops.logs import set_context
 from service.sending import leases
 from service.sending.leases import Claimed, Lease
 from service.sending.models import Send
@@ -47,6 +48,7 @@ def process_batch(sender: Sender, send_id: int) -> BatchResult:
     """Claim and send one batch of a send. Safe to run twice or concurrently."""
     config, db = sender.config, sender.db
     token = leases.new_token()
+    set_context(send_id=send_id, claim=token)  # on every log line of this batch
     lease = Lease(config.send_lease_seconds)
     with db.session() as session:
         send = session.get(Send, send_id)

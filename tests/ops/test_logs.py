@@ -64,6 +64,7 @@ def test_a_failing_message_logs_its_send_and_delivery(config, smtp_sink, json_lo
     failure = [entry for entry in lines(json_log) if "building or sending failed" in entry["message"]]
     assert len(failure) == 1
     assert failure[0]["send_id"] == send_id and failure[0]["delivery_id"] == calls[1]
+    assert len(failure[0]["claim"]) == 32  # the batch's claim token
     assert "RuntimeError: broken key" in failure[0]["exception"]
 
 
