@@ -37,6 +37,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "service.admin.send_pages",
     "service.admin.sends_pages",
     "service.admin.report_pages",
+    "service.admin.api_pages",
 )
 # The site's policy, plus scripts from this site only (the vendored files; never inline).
 ADMIN_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY + "; script-src 'self'; connect-src 'self'"

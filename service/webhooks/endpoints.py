@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.db import utcnow
 from service.webhooks.models import WEBHOOK_EVENTS, WebhookDelivery, WebhookEndpoint
+from service.webhooks.outbox import PENDING_KEY
 
 MAX_URL = 2000
 SECRET_PREFIX = "whsec_"
@@ -94,4 +95,7 @@ def retry_delivery(session: Session, delivery_id: int) -> bool:
         .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "failed")
         .values(status="pending", attempts=0, next_attempt_at=utcnow())
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    session.info[PENDING_KEY] = True  # wake the deliverer after the commit
+    return True

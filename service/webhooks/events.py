@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.webhooks.outbox import record_event
+from service.webhooks.outbox import record_event, wanting
 
 # Subscriber event kinds (service.subscribers.services.record) that are webhook events.
 SUBSCRIBER_EVENTS = {"signup": "subscribe", "confirm": "confirm", "unsubscribe": "unsubscribe"}
@@ -25,7 +25,7 @@ BOUNCE_EVENTS = {"hard": "bounce", "soft": "bounce", "complaint": "complaint"}
 def record_subscriber_event(session: Session, kind: str, subscriber: Any, *,
                             list_id: int | None, source: str) -> None:
     event = SUBSCRIBER_EVENTS.get(kind)
-    if event is None:
+    if event is None or not wanting(session, event):
         return
     from service.subscribers.models import MailingList
 
@@ -41,7 +41,7 @@ def record_subscriber_event(session: Session, kind: str, subscriber: Any, *,
 def record_bounce_event(session: Session, event: Any) -> None:
     """A stored BounceEvent (after the policy acted on it)."""
     name = BOUNCE_EVENTS.get(event.kind)
-    if name is None:
+    if name is None or not wanting(session, name):
         return
     record_event(session, name, {
         "subscriber": {"id": event.subscriber_id, "email": event.recipient},
@@ -55,7 +55,7 @@ def record_send_finished(session: Session, send_id: int) -> None:
     from service.sending.models import Delivery, Send
 
     send = session.get(Send, send_id)
-    if send is None:
+    if send is None or not wanting(session, "send_finished"):
         return
     counts = dict(session.execute(
         select(Delivery.status, func.count()).where(Delivery.send_id == send_id)

@@ -23,6 +23,7 @@ from service.webhooks.models import WEBHOOK_EVENTS, WebhookDelivery, WebhookEndp
 
 log = logging.getLogger(__name__)
 PENDING_KEY = "webhook_deliveries_written"
+ENDPOINTS_KEY = "webhook_endpoints"
 
 # Called after a commit that wrote deliveries; set by the app (service.api.setup). A module
 # value because the commit hook belongs to every session, not to one app.
@@ -34,17 +35,25 @@ def set_notifier(notify: Callable[[], None] | None) -> None:
     _notifier = notify
 
 
-def record_event(session: Session, event: str, data: dict[str, Any],
-                 at: dt.datetime | None = None) -> int:
-    """Queue ``event`` with ``data`` for every active endpoint that wants it. Returns how many.
-
-    One indexed read of a small table when no endpoint exists: cheap on every event path."""
+def wanting(session: Session, event: str) -> list[int]:
+    """The active endpoints that want ``event``. One read of a small table per transaction
+    (kept in the session until it ends): cheap on every event path, also with no endpoint."""
     if event not in WEBHOOK_EVENTS:
         raise ValueError(f"unknown webhook event {event!r}")
-    endpoints = session.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.active.is_(True))
-    ).all()
-    wanted = [endpoint_id for endpoint_id, events in endpoints if event in (events or ())]
+    endpoints = session.info.get(ENDPOINTS_KEY)
+    if endpoints is None:
+        endpoints = session.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.events)
+            .where(WebhookEndpoint.active.is_(True))
+        ).all()
+        session.info[ENDPOINTS_KEY] = endpoints
+    return [endpoint_id for endpoint_id, events in endpoints if event in (events or ())]
+
+
+def record_event(session: Session, event: str, data: dict[str, Any],
+                 at: dt.datetime | None = None) -> int:
+    """Queue ``event`` with ``data`` for every active endpoint that wants it. Returns how many."""
+    wanted = wanting(session, event)
     if not wanted:
         return 0
     payload = {"event": event, "occurred_at": (at or utcnow()).isoformat(), "data": data}
@@ -58,6 +67,7 @@ def record_event(session: Session, event: str, data: dict[str, Any],
 
 @sa_event.listens_for(Session, "after_commit")
 def _wake_deliverer(session: Session) -> None:
+    session.info.pop(ENDPOINTS_KEY, None)
     if not session.info.pop(PENDING_KEY, False) or _notifier is None:
         return
     try:
@@ -69,3 +79,4 @@ def _wake_deliverer(session: Session) -> None:
 @sa_event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(PENDING_KEY, None)
+    session.info.pop(ENDPOINTS_KEY, None)

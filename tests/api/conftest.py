@@ -6,6 +6,7 @@ import pytest
 
 from service.api.tokens import create_token
 from service.subscribers.lists import create_list
+from tests.admin.conftest import admins  # noqa: F401 - the admin console's users, a fixture
 
 POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
