@@ -184,6 +184,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--worker-class", choices=("sync", "gthread"), default="sync")
+    parser.add_argument("--app", default="service.wsgi:app", help="the WSGI app gunicorn serves")
     args = parser.parse_args()
 
     schema = f"bench_{secrets.token_hex(4)}"
@@ -202,7 +203,7 @@ def main() -> None:
     port = free_port()
     command = [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}",
                "--workers", "1", "--worker-class", args.worker_class, "--backlog", "2048",
-               "--log-level", "warning", "service.wsgi:app"]
+               "--log-level", "warning", args.app]
     if args.worker_class == "gthread":
         command[-1:-1] = ["--threads", "4"]
     print("server:", " ".join(command[1:]))

@@ -9,6 +9,7 @@ pages watch, the database answers about twice a second per send and process.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -22,10 +23,12 @@ from service.sending.sends import SendError
 from service.sending.states import ENDED_SENDS, UNFINISHED, SendStatus
 from service.sending.states import DeliveryStatus as DS
 
+log = logging.getLogger(__name__)
 # The rate is the messages sent over this last stretch of time.
 RATE_WINDOW = dt.timedelta(seconds=60)
 CACHE_SECONDS = 0.5
 RATE_SECONDS = 5.0
+STALE_SECONDS = 10.0
 CACHE_SIZE = 256
 # Polling intervals: live sends every second; paused and scheduled ones now and then.
 POLL_LIVE, POLL_WAITING = "1s", "5s"
@@ -71,6 +74,16 @@ class SendProgress:
         if self.status != SendStatus.SENDING or not self.remaining or self.rate <= 0:
             return None
         return self.remaining / self.rate
+
+    @property
+    def eta_text(self) -> str:
+        seconds = self.eta_seconds
+        if seconds is None:
+            return "—"
+        whole = round(seconds)
+        if whole >= 3600:
+            return f"{whole // 3600} h {whole % 3600 // 60} min"
+        return f"{whole // 60} min {whole % 60} s" if whole >= 60 else f"{whole} s"
 
     @property
     def poll_every(self) -> str | None:
@@ -124,52 +137,75 @@ def measure_rate(session: Session, found: SendProgress, now: dt.datetime) -> flo
 
 
 class ProgressCache:
-    """read_progress, kept for CACHE_SECONDS per send in this process; the rate, a minute's
-    average that moves slowly and costs a scan of the send's sent rows, for RATE_SECONDS."""
+    """read_progress, kept per send in this process: the counts for CACHE_SECONDS, and the
+    rate (a minute's average that moves slowly and costs a scan of the send's sent rows) for
+    RATE_SECONDS.
+
+    Figures past their time but younger than STALE_SECONDS are answered at once while one
+    background thread fetches new ones, so no poll waits for the aggregate, whose cost grows
+    with the size of the send (tens of milliseconds at 100,000 deliveries)."""
 
     def __init__(self, db: Database, ttl: float = CACHE_SECONDS,
-                 rate_ttl: float = RATE_SECONDS) -> None:
+                 rate_ttl: float = RATE_SECONDS, stale: float = STALE_SECONDS) -> None:
         self.db = db
         self.ttl = ttl
         self.rate_ttl = rate_ttl
-        self._entries: dict[int, tuple[float, SendProgress]] = {}
-        self._rates: dict[int, tuple[float, str, float]] = {}  # expiry, status, rate
+        self.stale = stale
+        self._entries: dict[int, tuple[float, SendProgress]] = {}  # fresh until, figures
+        self._rates: dict[int, tuple[float, str, float]] = {}  # until, status, rate
+        self._refreshing: set[int] = set()
+        self._generation = 0  # moved by forget: a refresh begun before it is not kept
         self._lock = threading.Lock()
 
     def get(self, send_id: int) -> SendProgress:
+        """SendError for an unknown send."""
+        now = time.monotonic()
         entry = self._entries.get(send_id)
-        if entry is not None and entry[0] > time.monotonic():
+        if entry is not None and entry[0] > now:
             return entry[1]
-        # One refresh at a time per process; while it runs, other threads answer with the
-        # figures of half a second ago rather than wait for the database.
-        if entry is not None and not self._lock.acquire(blocking=False):
+        if entry is not None and now - entry[0] < self.stale:
+            self._refresh_in_background(send_id)
             return entry[1]
-        if entry is None:
-            self._lock.acquire()
-        try:
-            entry = self._entries.get(send_id)
-            now = time.monotonic()
-            if entry is not None and entry[0] > now:
-                return entry[1]
-            with self.db.session() as session:
-                found = read_counts(session, send_id)
-                known = self._rates.get(send_id)
-                if known is not None and known[0] > now and known[1] == found.status:
-                    rate = known[2]
-                else:
-                    rate = measure_rate(session, found, utcnow())
-                    self._rates[send_id] = (now + self.rate_ttl, found.status, rate)
-            found = replace(found, rate=rate)
-            if len(self._entries) >= CACHE_SIZE:
-                self._entries.clear()
-                self._rates.clear()
-            self._entries[send_id] = (now + self.ttl, found)
-        finally:
-            self._lock.release()
-        return found
+        return self._refresh(send_id)
 
     def forget(self, send_id: int) -> None:
         """After a pause, resume, cancel or retry: the next look shows the change at once."""
         with self._lock:
+            self._generation += 1
             self._entries.pop(send_id, None)
             self._rates.pop(send_id, None)
+
+    def _refresh_in_background(self, send_id: int) -> None:
+        with self._lock:
+            if send_id in self._refreshing:
+                return
+            self._refreshing.add(send_id)
+        threading.Thread(target=self._refresh_quietly, args=(send_id,), daemon=True,
+                         name=f"progress-{send_id}").start()
+
+    def _refresh_quietly(self, send_id: int) -> None:
+        try:
+            self._refresh(send_id)
+        except Exception:  # noqa: BLE001 - the next poll tries again, and says what failed
+            log.warning("progress of send %s not refreshed", send_id, exc_info=True)
+        finally:
+            with self._lock:
+                self._refreshing.discard(send_id)
+
+    def _refresh(self, send_id: int) -> SendProgress:
+        generation, now = self._generation, time.monotonic()
+        with self.db.session() as session:
+            found = read_counts(session, send_id)
+            known = self._rates.get(send_id)
+            measured = known is None or known[0] <= now or known[1] != found.status
+            rate = measure_rate(session, found, utcnow()) if measured else known[2]  # type: ignore[index]
+        found = replace(found, rate=rate)
+        with self._lock:
+            if generation == self._generation:
+                if len(self._entries) >= CACHE_SIZE:
+                    self._entries.clear()
+                    self._rates.clear()
+                self._entries[send_id] = (now + self.ttl, found)
+                if measured:
+                    self._rates[send_id] = (now + self.rate_ttl, found.status, rate)
+        return found

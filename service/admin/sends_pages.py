@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
@@ -78,7 +79,14 @@ def send_progress(send_id: int) -> str:
 def send_progress_fragment(send_id: int) -> str:
     """What the progress page polls: the numbers, and the buttons that fit them. No form
     token in it (the page holds one), so a poll costs no signature."""
-    return render_template("admin/send_progress_fragment.html", p=_progress_or_404(send_id))
+    return render_fragment(_progress_or_404(send_id))
+
+
+def render_fragment(progress: SendProgress, **extra: Any) -> str:
+    """The fragment, rendered by its template alone: without the console's context
+    processors, which would sign a logout form's token on every poll for nothing."""
+    template = current_app.jinja_env.get_template("admin/send_progress_fragment.html")
+    return template.render(p=progress, current_user=current_user, **extra)
 
 
 @blueprint.post("/sends/<int:send_id>/<action>")
@@ -98,7 +106,6 @@ def send_control(send_id: int, action: str) -> Any:
         failed, message = True, str(exc)
     progress_cache().forget(send_id)
     if request.headers.get("HX-Request"):
-        return render_template("admin/send_progress_fragment.html",
-                               p=_progress_or_404(send_id), message=message, failed=failed)
+        return render_fragment(_progress_or_404(send_id), message=message, failed=failed)
     flash(message, "error" if failed else "ok")
     return redirect(url_for("admin.send_progress", send_id=send_id))
