@@ -57,10 +57,9 @@ def test_the_example_env_names_every_variable_the_file_reads() -> None:
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
-def test_docker_compose_validates_with_and_without_the_example_env(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    for extra in ([], ["--env-file", str(EXAMPLE)]):
-        # The repository holds no .env (it is ignored): only the defaults, then the example.
-        result = subprocess.run(["docker-compose", "--project-directory", str(PROJECT_ROOT), *extra,
-                                 "-f", str(COMPOSE), "config", "-q"],
-                                cwd=tmp_path, capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
+def test_docker_compose_validates_with_the_example_env(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Without any env file (the repository holds no .env) CI's .ci/run checks it already.
+    result = subprocess.run(["docker-compose", "--project-directory", str(PROJECT_ROOT),
+                             "--env-file", str(EXAMPLE), "-f", str(COMPOSE), "config", "-q"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
