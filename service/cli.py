@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from service.commands import admin, api_tokens, bounces, issues, send, sends, serving, subscribers
+from service.commands.dkim import dkim_group
 
 
 @click.group()
@@ -21,6 +22,7 @@ for command in (
     bounces.bounces_group,
     admin.admin_group,
     api_tokens.api_tokens_group,
+    dkim_group,
 ):
     main.add_command(command)
 
