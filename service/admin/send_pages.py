@@ -91,7 +91,7 @@ def send_new(slug: str) -> Any:
     chosen = _chosen_ids(request.form.getlist("lists"))
     mode = request.form.get("when", "now")
     at_text = request.form.get("at", "")
-    if request.method == "GET" and issue.send_at:
+    if request.method == "GET" and issue.send_at and issue.send_at > utcnow():
         mode = "at"
         at_text = issue.send_at.astimezone(ZoneInfo(_timezone())).strftime("%Y-%m-%dT%H:%M")
     again = request.form.get("again") == "1"
