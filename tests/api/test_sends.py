@@ -79,7 +79,11 @@ def test_a_send_made_and_controlled_through_the_api(app, client, tokens, lists) 
 def test_errors_under_api_are_json_and_the_public_signup_still_works(config, tokens) -> None:  # type: ignore[no-untyped-def]
     limited = dataclasses.replace(config, api_rate_limit="3/minute")
     with running_app(limited) as app:
+        app.add_url_rule("/api/boom", view_func=lambda: 1 / 0)  # a bug in a view
         client = app.test_client()
+        broken = client.get("/api/boom")
+        assert broken.status_code == 500 and broken.json["message"] == "internal error"
+        assert "ZeroDivision" not in broken.get_data(as_text=True)
         for path, status in (("/api/nothing", 404), ("/api", 404), ("/api/lists/", 404)):
             response = client.get(path)
             assert response.status_code == status and response.is_json, path

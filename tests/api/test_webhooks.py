@@ -4,6 +4,7 @@ delivery is failed, with every attempt in its log; a changed body does not verif
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -24,6 +25,7 @@ from service.webhooks.models import WEBHOOK_EVENTS, WebhookDelivery
 from service.webhooks.outbox import record_event
 from tests.api.conftest import POSTGRES_ONLY, bearer
 from tests.api.receiver import Receiver
+from tests.conftest import running_app
 
 
 @pytest.fixture
@@ -173,3 +175,34 @@ def test_only_http_urls_can_receive_webhooks() -> None:
         create_endpoint(None, "https://example.org/hook", ["signup"])  # type: ignore[arg-type]
     refused = delivery.post("file:///etc/passwd", b"{}", {}, 1)
     assert refused.status_code is None and "refused" in refused.error
+
+
+@POSTGRES_ONLY
+def test_a_commit_and_the_sweep_wake_the_deliverer_and_the_sweep_prunes(config, redis_url) -> None:  # type: ignore[no-untyped-def]
+    import redis as redis_lib
+
+    queued = redis_lib.Redis.from_url(redis_url)
+    with_redis = dataclasses.replace(config, redis_url=redis_url)
+
+    def tasks() -> list[str]:
+        return [json.loads(m)["headers"]["task"] for m in queued.lrange("celery", 0, -1)]
+
+    with running_app(with_redis) as app:
+        db = app.extensions["db"]
+        with db.session() as session:
+            create_endpoint(session, "http://127.0.0.1:9/nothing-listens", ["confirm"])
+        assert tasks() == []
+        with db.session() as session:
+            record_event(session, "confirm", {})
+        assert tasks() == ["newsletter.deliver_webhooks"]  # the hint, after the commit
+        queued.delete("celery")
+        with db.session() as session:
+            old = utcnow() - dt.timedelta(days=with_redis.webhook_retention_days + 1)
+            [row] = session.scalars(select(WebhookDelivery))
+            session.add(WebhookDelivery(endpoint_id=row.endpoint_id, event="confirm", payload={},
+                                        status="delivered", attempts=1, last_error="",
+                                        attempt_log=[], created_at=old, next_attempt_at=old))
+        delivery.sweep(db, with_redis)
+        assert tasks() == ["newsletter.deliver_webhooks"]  # the pending row is due
+        assert [d.status for d in _deliveries(app)] == ["pending"]  # the old one is gone
+    queued.close()
