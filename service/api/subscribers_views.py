@@ -116,6 +116,7 @@ def update_subscriber(data: dict[str, Any], subscriber_id: int) -> dict[str, Any
             [shown] = readers.describe(session, [subscriber])
     except SubscriptionRefused as exc:
         abort(409, message=f"the reader is {exc}: lift the suppression first")
+    current_app.extensions["outbox"].kick()  # a welcome email, when confirming queued one
     return shown
 
 
