@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from service.config import PROJECT_ROOT
 from tests.admin.conftest import ADMIN, EDITOR, csrf_token, log_in
 from tests.conftest import running_app
 
@@ -40,13 +39,21 @@ def issues_app(config, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @POSTGRES_ONLY
-def test_the_list_links_each_issue_and_names_the_broken_files(issues_app, admins) -> None:  # type: ignore[no-untyped-def]
+def test_the_list_links_each_issue_and_the_broken_files_get_clear_pages(issues_app, admins) -> None:  # type: ignore[no-untyped-def]
     client = issues_app.test_client()
     log_in(client, *EDITOR)
     page = client.get("/admin/issues").get_data(as_text=True)
     assert 'href="/admin/issues/2026-09-14"' in page
     assert "/2026-09-14/send" not in page  # an editor is not offered the send page
     assert "2026-10-19.md: invalid front matter" in page and "2026-11-02.md: not UTF-8" in page
+    # Preview of a file that does not load, or of no file: a clear page, not a 500.
+    for slug, status, words in (("2026-10-19", 422, "invalid front matter"),
+                                ("2026-11-02", 422, "not UTF-8 (byte 0xff"),
+                                ("no-such-issue", 404, "no issue 'no-such-issue'")):
+        for suffix in ("", "/email.html"):
+            response = client.get(f"/admin/issues/{slug}{suffix}")
+            assert response.status_code == status
+            assert words in html.unescape(response.get_data(as_text=True))
     client = issues_app.test_client()
     log_in(client, *ADMIN)
     page = client.get("/admin/issues").get_data(as_text=True)
@@ -76,11 +83,7 @@ def test_the_preview_shows_the_real_email_its_headers_and_warnings(issues_app, a
     untitled = client.get("/admin/issues/2026-10-05").get_data(as_text=True)
     assert "no title" in untitled
 
-
-@POSTGRES_ONLY
-def test_the_framed_email_is_sandboxed_and_framable_by_this_site_only(issues_app, admins) -> None:  # type: ignore[no-untyped-def]
-    client = issues_app.test_client()
-    log_in(client, *EDITOR)
+    # The framed email: sandboxed (no scripts), framable by this site only.
     response = client.get("/admin/issues/2026-09-14/email.html")
     assert response.status_code == 200 and response.mimetype == "text/html"
     policy = response.headers["Content-Security-Policy"]
@@ -93,36 +96,7 @@ def test_the_framed_email_is_sandboxed_and_framable_by_this_site_only(issues_app
 
 
 @POSTGRES_ONLY
-def test_a_corrupt_or_unknown_file_gets_a_clear_page(issues_app, admins) -> None:  # type: ignore[no-untyped-def]
-    client = issues_app.test_client()
-    log_in(client, *EDITOR)
-    for slug, status, words in (("2026-10-19", 422, "invalid front matter"),
-                                ("2026-11-02", 422, "not UTF-8 (byte 0xff"),
-                                ("no-such-issue", 404, "no issue 'no-such-issue'")):
-        for suffix in ("", "/email.html"):
-            response = client.get(f"/admin/issues/{slug}{suffix}")
-            assert response.status_code == status
-            assert words in html.unescape(response.get_data(as_text=True))
-
-
-@POSTGRES_ONLY
-def test_an_editor_test_sends_with_the_subject_marked(issues_app, admins, smtp_sink) -> None:  # type: ignore[no-untyped-def]
-    client = issues_app.test_client()
-    log_in(client, *EDITOR)
-    token = csrf_token(client, "/admin/issues/2026-09-14")
-    response = client.post("/admin/issues/2026-09-14/test",
-                           data={"csrf_token": token, "addresses": "a@example.org, B@Example.org"})
-    assert response.status_code == 302
-    page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "[TEST] copy sent to a@example.org" in page and "copy sent to B@example.org" in page
-    received = smtp_sink.wait_for(2)
-    assert sorted(r.rcpt_tos[0] for r in received) == ["B@example.org", "a@example.org"]
-    message = email.message_from_bytes(received[0].data, policy=email.policy.default)
-    assert message["Subject"] == "[TEST] 九月刊 (2026-09-14)"
-
-
-@POSTGRES_ONLY
-def test_bad_addresses_are_named_and_nothing_is_sent(issues_app, admins, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+def test_an_editor_test_sends_and_bad_addresses_send_nothing(issues_app, admins, smtp_sink) -> None:  # type: ignore[no-untyped-def]
     client = issues_app.test_client()
     log_in(client, *EDITOR)
     token = csrf_token(client, "/admin/issues/2026-09-14")
@@ -142,10 +116,13 @@ def test_bad_addresses_are_named_and_nothing_is_sent(issues_app, admins, smtp_si
     # Without the form token: refused, nothing sent.
     response = client.post("/admin/issues/2026-09-14/test", data={"addresses": "a@example.org"})
     assert response.status_code == 400 and smtp_sink.received == []
-
-
-def test_the_sample_issues_render_without_warnings_but_known_ones(app, admins) -> None:  # type: ignore[no-untyped-def]
-    assert app.config["NEWSLETTER"].issues_dir == PROJECT_ROOT / "issues"
-    client = app.test_client()
-    log_in(client, *EDITOR)
-    assert client.get("/admin/issues/2026-09-14").status_code == 200
+    # Good addresses: one copy each, the subject marked.
+    response = client.post("/admin/issues/2026-09-14/test",
+                           data={"csrf_token": token, "addresses": "a@example.org, B@Example.org"})
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "[TEST] copy sent to a@example.org" in page and "copy sent to B@example.org" in page
+    received = smtp_sink.wait_for(2)
+    assert sorted(r.rcpt_tos[0] for r in received) == ["B@example.org", "a@example.org"]
+    message = email.message_from_bytes(received[0].data, policy=email.policy.default)
+    assert message["Subject"] == "[TEST] 九月刊 (2026-09-14)"
