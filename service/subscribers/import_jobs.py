@@ -219,17 +219,23 @@ def run_import(db: Database, instance_dir: Path, job_id: int, *, batch_size: int
         return "busy"
     except OSError as exc:
         return _finish(db, job_id, token, "failed", f"the uploaded file cannot be read: {exc}")
-    return _finish(db, job_id, token, "done", "")
+    status = _finish(db, job_id, token, "done", "")
+    if status == "done":  # the upload holds readers' addresses: kept only while needed
+        path.unlink(missing_ok=True)
+    return status
 
 
 def _finish(db: Database, job_id: int, token: str, status: str, error: str) -> str:
+    """Record the end, unless another run took the job over meanwhile ("busy" then)."""
     with db.session() as session:
-        session.execute(
+        ended = session.execute(
             update(ImportJob)
             .where(ImportJob.id == job_id, ImportJob.claim_token == token)
             .values(status=status, error=error, finished_at=utcnow(), lease_until=None)
             .execution_options(synchronize_session=False)
-        )
+        ).rowcount
+    if ended != 1:
+        return "busy"
     log.info("import %s: %s", job_id, status)
     return status
 

@@ -87,12 +87,16 @@ class Subscriber(Base):
 
 class Subscription(Base):
     __tablename__ = "subscription"
-    __table_args__ = (UniqueConstraint("subscriber_id", "list_id"),)
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "list_id"),
+        Index("ix_subscription_list_id", "list_id", "subscriber_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscriber.id", ondelete="CASCADE"))
-    # No index of its own: a send reads a list's subscriptions once, in one scan, while every
-    # imported row would pay for the index (measured: a fifth of the insert time).
+    # Indexed with the subscriber (migration 0009) for the admin's reader list filtered by a
+    # list: without it, a page of a small list walks most readers. Every imported row pays
+    # for the index (measured before: about a fifth of the insert time).
     list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(20), default="pending")
     source: Mapped[str] = mapped_column(String(50), default="")

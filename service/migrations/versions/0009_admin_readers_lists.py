@@ -28,6 +28,7 @@ def upgrade() -> None:
             batch.add_column(column._copy())
     op.create_index("ix_subscriber_status_id", "subscriber", ["status", "id"])
     op.create_index("ix_delivery_subscriber_id", "delivery", ["subscriber_id", "id"])
+    op.create_index("ix_subscription_list_id", "subscription", ["list_id", "subscriber_id"])
     # The admin's reader search walks these in order: a prefix of the address or of the
     # name, then the next page from the last row seen. On PostgreSQL they are in the "C"
     # collation, so a prefix is one contiguous range of the index whatever the database's
@@ -88,6 +89,7 @@ def downgrade() -> None:
     op.drop_table("import_job")
     op.drop_index("ix_subscriber_name_id", table_name="subscriber")
     op.drop_index("ix_subscriber_email_key_c", table_name="subscriber")
+    op.drop_index("ix_subscription_list_id", table_name="subscription")
     op.drop_index("ix_delivery_subscriber_id", table_name="delivery")
     op.drop_index("ix_subscriber_status_id", table_name="subscriber")
     with op.batch_alter_table("mailing_list") as batch:
