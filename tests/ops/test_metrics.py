@@ -3,17 +3,20 @@ confirmation, an unsubscribe, a batch sent to the SMTP sink, a refusal, a task q
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from service.db import utcnow
 from service.ops import metrics as ops_metrics
 from service.ops.smtp_metrics import KEY
 from service.queue import enqueue
 from service.sending.batch import process_batch
+from service.sending.models import Send
 from service.sending.sender import Sender
 from service.subscribers.models import Subscriber
 from tests.conftest import process_signups, running_app
@@ -113,6 +116,12 @@ def test_a_real_batch_moves_deliveries_smtp_replies_latency_and_bounces(metrics_
     samples = scrape(client)
     assert value(samples, "newsletter_smtp_replies_total", **{"class": "connection_error"}) >= 1
     assert value(samples, "newsletter_smtp_replies_total", **{"class": "2xx"}) == 57
+
+    # A send that ended weeks ago leaves the deliveries gauge (its ledger is not scanned).
+    with metrics_app.extensions["db"].session() as session:
+        session.execute(update(Send).where(Send.id == send_id).values(
+            status="finished", started_at=utcnow() - dt.timedelta(days=30)))
+    assert value(scrape(client), "newsletter_deliveries", state="sent") == 0
 
 
 def test_the_token_is_asked_for_and_a_dead_redis_shows_as_a_source_down(config, monkeypatch) -> None:  # type: ignore[no-untyped-def]
