@@ -24,6 +24,7 @@ from service.sending.launch import (
     LaunchError,
     count_recipients,
     launch_send,
+    next_default_time,
     parse_send_at,
     zone_for,
 )
@@ -67,9 +68,11 @@ def _chosen_ids(values: list[str]) -> list[int]:
     return sorted({int(value) for value in values if value.isdigit()})
 
 
-def _list_rows(session) -> list[tuple[MailingList, int]]:  # type: ignore[no-untyped-def]
+def _list_rows(session) -> list[tuple[MailingList, int, dt.datetime | None]]:  # type: ignore[no-untyped-def]
+    """Each list with its readers and the next time its schedule default names."""
     lists = list(session.scalars(select(MailingList).order_by(MailingList.name)))
-    return [(mailing_list, count_recipients(session, [mailing_list.id])) for mailing_list in lists]
+    return [(mailing_list, count_recipients(session, [mailing_list.id]),
+             next_default_time(mailing_list, _timezone())) for mailing_list in lists]
 
 
 def _earlier_sends(session, slug: str, list_ids: list[int]) -> list[Send]:  # type: ignore[no-untyped-def]
@@ -91,14 +94,13 @@ def send_new(slug: str) -> Any:
     chosen = _chosen_ids(request.form.getlist("lists"))
     mode = request.form.get("when", "now")
     at_text = request.form.get("at", "")
-    if request.method == "GET" and issue.send_at and issue.send_at > utcnow():
-        mode = "at"
-        at_text = issue.send_at.astimezone(ZoneInfo(_timezone())).strftime("%Y-%m-%dT%H:%M")
     again = request.form.get("again") == "1"
     errors: list[str] = []
     with _db().session() as session:
         rows = _list_rows(session)
-        known = {mailing_list.id: mailing_list for mailing_list, _ in rows}
+        known = {mailing_list.id: mailing_list for mailing_list, _, _ in rows}
+        if request.method == "GET":
+            mode, at_text = _proposed_time(issue, rows)
         if request.method == "POST":
             zone = zone_for([known[i] for i in chosen if i in known], _timezone())
             send_at, errors = _check(issue, chosen, known, mode, at_text, zone)
@@ -121,6 +123,15 @@ def send_new(slug: str) -> Any:
         "admin/send_new.html", issue=issue, form=form, rows=rows, chosen=set(chosen), mode=mode,
         at_text=at_text, again=again, errors=errors, count=selected_count,
         timezone=_timezone()), status
+
+
+def _proposed_time(issue, rows) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """The form's first choice: the issue's own send_at while it is ahead; else "now", with
+    the time field holding the next time of the one list that has a schedule default."""
+    if issue.send_at and issue.send_at > utcnow():
+        return "at", issue.send_at.astimezone(ZoneInfo(_timezone())).strftime("%Y-%m-%dT%H:%M")
+    defaults = [when for _, _, when in rows if when is not None]
+    return "now", defaults[0].strftime("%Y-%m-%dT%H:%M") if len(defaults) == 1 else ""
 
 
 def _check(issue, chosen: list[int], known: dict[int, MailingList], mode: str,  # type: ignore[no-untyped-def]

@@ -87,8 +87,28 @@ def resolve_lists(session: Session, keys: Sequence[str | int]) -> list[MailingLi
 def zone_for(lists: Sequence[MailingList], default: str) -> str:
     """The time zone a send's time is read in: the lists' own when they all name the same
     one, else ``default`` (NEWSLETTER_TIMEZONE)."""
-    zones = {getattr(mailing_list, "timezone", "") or "" for mailing_list in lists}
+    zones = {mailing_list.timezone or "" for mailing_list in lists}
     return zones.pop() or default if len(zones) == 1 else default
+
+
+def next_default_time(mailing_list: MailingList, default_zone: str,
+                      now: dt.datetime | None = None) -> dt.datetime | None:
+    """The next time the list's schedule default names (its weekday, or any day, at its
+    ``send_time``, in its time zone), or None when it names no time."""
+    if not mailing_list.send_time:
+        return None
+    zone = ZoneInfo(mailing_list.timezone or default_zone)
+    local_now = (now or dt.datetime.now(dt.UTC)).astimezone(zone)
+    hour, minute = (int(part) for part in mailing_list.send_time.split(":"))
+    today = local_now.date()
+    for days in range(8):
+        day = today + dt.timedelta(days=days)
+        if mailing_list.send_weekday is not None and day.weekday() != mailing_list.send_weekday:
+            continue
+        candidate = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)
+        if candidate > local_now:
+            return candidate
+    return None
 
 
 def parse_send_at(value: dt.datetime | str | None, timezone: str) -> dt.datetime | None:

@@ -85,6 +85,17 @@ def _both_id(app) -> int:  # type: ignore[no-untyped-def]
 def test_the_form_names_what_is_wrong_and_makes_nothing(app, admins) -> None:  # type: ignore[no-untyped-def]
     news = fill_list(app, 3)
     client = _client(app, ADMIN)
+    with app.extensions["db"].session() as session:
+        from service.subscribers.lists import get_list
+
+        weekly = get_list(session, "news")
+        weekly.timezone, weekly.send_weekday, weekly.send_time = "Asia/Shanghai", 0, "08:00"
+    form = client.get(f"/admin/issues/{SLUG}/send").get_data(as_text=True)
+    proposed = re.search(r'name="at" id="at" value="([^"]*)"', form).group(1)  # type: ignore[union-attr]
+    assert "Asia/Shanghai" in form and "its usual time: next Mon" in form
+    assert proposed.endswith("T08:00")
+    with app.extensions["db"].session() as session:
+        get_list(session, "news").timezone = ""  # the zone NEWSLETTER_TIMEZONE from here on
     past = (dt.datetime.now() - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     cases = [
         ([], {}, "choose at least one list"),

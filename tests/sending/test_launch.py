@@ -4,13 +4,14 @@ and the API; the count must be exactly what the send then writes."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from service.sending.launch import LaunchError, count_for, count_recipients, launch_send
 from service.sending.models import Delivery, Send
-from service.subscribers.lists import create_list
+from service.subscribers.lists import create_list, get_list
 from service.subscribers.models import Subscriber, Subscription
 
 POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -72,6 +73,14 @@ def test_a_future_time_schedules_and_a_naive_one_reads_in_the_zone(app) -> None:
     assert launched.scheduled_at == later.replace(tzinfo=dt.UTC) - dt.timedelta(hours=8)
     with app.extensions["db"].session() as session:
         assert session.scalar(select(func.count()).select_from(Delivery)) == 0
+        news, tech = (get_list(session, slug) for slug in ("news", "tech"))
+        news.timezone = "America/New_York"
+    # Without a zone given, the list's own; lists in different zones, NEWSLETTER_TIMEZONE.
+    ny = launch_send(app, "2026-09-14", ["news"], later.isoformat(), again=True)
+    assert ny.scheduled_at == later.replace(tzinfo=ZoneInfo("America/New_York"))
+    mixed = launch_send(app, "2026-09-14", ["news", "tech"], later.isoformat(), again=True)
+    default = ZoneInfo(app.config["NEWSLETTER"].timezone)
+    assert mixed.scheduled_at == later.replace(tzinfo=default)
 
 
 @POSTGRES_ONLY
@@ -98,3 +107,22 @@ def test_refusals_name_what_is_wrong_and_make_nothing(app) -> None:  # type: ign
     assert caught.value.kind == "conflict"
     again = launch_send(app, "2026-09-14", ["news"], later, again=True)
     assert again.send_id != first.send_id
+
+
+def test_a_lists_schedule_default_gives_its_next_time() -> None:
+    from service.sending.launch import next_default_time
+    from service.subscribers.models import MailingList
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    # Wednesday 2026-11-25, 10:00 in Shanghai.
+    now = dt.datetime(2026, 11, 25, 10, 0, tzinfo=shanghai)
+    weekly = MailingList(slug="w", name="w", timezone="Asia/Shanghai", send_weekday=0,
+                         send_time="08:00")
+    assert next_default_time(weekly, "UTC", now) == dt.datetime(2026, 11, 30, 8, 0, tzinfo=shanghai)
+    daily = MailingList(slug="d", name="d", timezone="", send_weekday=None, send_time="09:30")
+    assert next_default_time(daily, "UTC", now) == dt.datetime(2026, 11, 25, 9, 30, tzinfo=dt.UTC)
+    later_today = MailingList(slug="t", name="t", timezone="Asia/Shanghai", send_weekday=2,
+                              send_time="18:00")
+    assert next_default_time(later_today, "UTC", now) == now.replace(hour=18)
+    assert next_default_time(MailingList(slug="n", name="n", send_time=""), "UTC", now) is None
+
