@@ -213,18 +213,25 @@ def service_warnings(db: Database, config: Config, now: dt.datetime | None = Non
 
 
 class ChartCache:
-    """The charts, read at most every CHART_CACHE_SECONDS per process."""
+    """The charts and the last sends' rates, read at most every CHART_CACHE_SECONDS per
+    process: a large send's rates count a million ledger rows."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.lock = threading.Lock()
         self.read_at = -CHART_CACHE_SECONDS
         self.data: dict = {}
+        self.sends: list[SendRates] = []
 
-    def get(self) -> dict:
+    def get(self) -> tuple[dict, list[SendRates]]:
         with self.lock:
             if time.monotonic() - self.read_at >= CHART_CACHE_SECONDS:
                 with self.db.session() as session:
                     self.data = chart_data(session)
+                    self.sends = last_sends(session)
                 self.read_at = time.monotonic()
-            return self.data
+            return self.data, self.sends
+
+    def clear(self) -> None:
+        with self.lock:
+            self.read_at = -CHART_CACHE_SECONDS

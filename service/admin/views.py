@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 
 from service.admin import auth
-from service.admin.dashboard import ChartCache, last_sends, send_warnings, service_warnings
+from service.admin.dashboard import ChartCache, send_warnings, service_warnings
 from service.admin.users import authenticate, end_sessions, list_admin_users, normalize_email
 from service.config import Config, ConfigError
 from service.web import CONTENT_SECURITY_POLICY
@@ -123,16 +123,16 @@ def logout() -> Response:
 @blueprint.get("/")
 @auth.require_role("editor")
 def dashboard() -> str:
-    """Charts (cached a minute), the last sends with their rates, and the warnings."""
+    """Charts and the last sends' rates (cached a minute), and the warnings (fresh)."""
     db, config = current_app.extensions["db"], current_app.config["NEWSLETTER"]
     charts = current_app.extensions.get("admin_charts")
     if charts is None:
         charts = current_app.extensions["admin_charts"] = ChartCache(db)
+    chart_figures, sends = charts.get()
     with db.session() as session:
-        sends = last_sends(session)
         warnings = send_warnings(session, sends)
     warnings += service_warnings(db, config)
-    return render_template("admin/dashboard.html", charts=charts.get(), sends=sends,
+    return render_template("admin/dashboard.html", charts=chart_figures, sends=sends,
                            warnings=warnings)
 
 
