@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -29,6 +29,12 @@ def rate_limit_key() -> str:
     if header:
         return "api-token:" + hashlib.sha256(header.encode("utf-8", "replace")).hexdigest()[:32]
     return "api-ip:" + (get_remote_address() or "")
+
+
+def no_store(response: Response) -> Response:
+    """Readers' data and tokens' answers are never kept by a cache on the way."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def init_api(app: Flask, config: Config, csrf: CSRFProtect, limiter: Limiter) -> JsonErrorApi:
@@ -57,6 +63,8 @@ def init_api(app: Flask, config: Config, csrf: CSRFProtect, limiter: Limiter) ->
     api = JsonErrorApi(app)
     per_token = limiter.shared_limit(config.api_rate_limit, scope="api", key_func=rate_limit_key)
     for blueprint in API_BLUEPRINTS:
+        if no_store not in blueprint.after_request_funcs.get(None, []):
+            blueprint.after_request(no_store)
         per_token(blueprint)
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # a bearer token, never a cookie, authenticates these requests

@@ -34,8 +34,9 @@ def test_a_send_made_and_controlled_through_the_api(app, client, tokens, lists) 
     assert (send["status"], send["lists"], send["total"]) == ("sending", ["news"], 3)
     assert send["counts"]["queued"] == 3 and send["counts"]["sent"] == 0
     path = f"/api/sends/{send['id']}"
-    shown = client.get(path, headers=bearer(tokens["editor"])).json
-    assert set(shown) >= {"id", "status", "status_reason", "counts"}
+    answer = client.get(path, headers=bearer(tokens["editor"]))
+    assert set(answer.json) >= {"id", "status", "status_reason", "counts"}
+    assert answer.headers["Cache-Control"] == "no-store"
 
     paused = client.post(path + "/pause", headers=admin)
     assert paused.status_code == 200 and paused.json["status"] == "paused"
