@@ -9,6 +9,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from service.sending.sends import create_send
 from service.subscribers.list_settings import sender_for
 from service.subscribers.models import MailingList, SignupRequest
 from tests.admin.conftest import ADMIN, EDITOR, csrf_token, log_in
@@ -90,6 +91,13 @@ def test_signup_url_and_embeddable_form_sign_a_reader_up(app, client, admins) ->
     with app.extensions["db"].session() as session:
         queued = session.scalars(select(SignupRequest)).all()
     assert [(r.email, r.list_id) for r in queued] == [("reader@example.com", _list(app, "weekly").id)]
+    # A send to the list goes out from the list's own sender and reply-to.
+    library = app.extensions["issues"]
+    compiled = library.compiled(library.collection().by_slug("2026-09-14"))
+    with app.extensions["db"].session() as session:
+        weekly = session.scalars(select(MailingList).where(MailingList.slug == "weekly")).one()
+        send = create_send(session, compiled, [weekly], mail_from=app.config["NEWSLETTER"].mail_from)
+        assert (send.mail_from, send.reply_to) == (GOOD["sender"], GOOD["reply_to"])
 
 
 def test_a_send_takes_the_lists_own_sender_when_they_agree() -> None:
