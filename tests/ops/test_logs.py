@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from service.ops.logs import configure_logging, log_context
+from service.ops.logs import clear_context, configure_logging, log_context
 from service.sending.batch import process_batch
 from service.sending.sender import Sender
 from tests.conftest import running_app
@@ -23,6 +23,7 @@ def json_log():  # type: ignore[no-untyped-def]
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     stream = io.StringIO()
+    clear_context()  # ids a batch run earlier in this thread left (a task's end clears them)
     configure_logging("json", logging.INFO, stream)
     yield stream
     root.handlers, root.level = handlers, level
