@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.db import utcnow
@@ -87,8 +88,11 @@ def create(session: Session, service: SubscriberService, data: dict[str, Any], *
         attributes=data.get("attributes") or {}, status="pending", status_source=source,
         source=source, signup_ip=ip, signup_at=now,
     )
-    session.add(subscriber)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(subscriber)
+    except IntegrityError:  # the same address, added meanwhile by another request
+        raise ReaderConflict("a reader with this address exists already") from None
     if data.get("status") == "confirmed":
         for mailing_list in lists:
             session.add(Subscription(subscriber_id=subscriber.id, list_id=mailing_list.id,
