@@ -101,6 +101,8 @@ def send_new(slug: str) -> Any:
         known = {mailing_list.id: mailing_list for mailing_list, _, _ in rows}
         if request.method == "GET":
             mode, at_text = _proposed_time(issue, rows)
+            if issue.draft:  # said at once, not after the lists are chosen
+                errors.append(f"{issue.path.name} is a draft: remove 'draft: true' to send it")
         if request.method == "POST":
             zone = zone_for([known[i] for i in chosen if i in known], _timezone())
             send_at, errors = _check(issue, chosen, known, mode, at_text, zone)
@@ -118,7 +120,7 @@ def send_new(slug: str) -> Any:
                     "admin/send_confirm.html", issue=issue, form=form, token=token, count=count,
                     lists=[known[i] for i in chosen], send_at=send_at, timezone=zone)
         selected_count = count_recipients(session, chosen)
-    status = 422 if errors else 200
+    status = 422 if errors and request.method == "POST" else 200
     return render_template(
         "admin/send_new.html", issue=issue, form=form, rows=rows, chosen=set(chosen), mode=mode,
         at_text=at_text, again=again, errors=errors, count=selected_count,

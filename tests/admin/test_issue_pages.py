@@ -59,6 +59,8 @@ def test_the_list_links_each_issue_and_the_broken_files_get_clear_pages(issues_a
     page = client.get("/admin/issues").get_data(as_text=True)
     assert 'href="/admin/issues/2026-09-14/send"' in page
     assert 'href="/admin/issues/2026-12-01/send"' not in page  # a draft is not sent
+    draft = client.get("/admin/issues/2026-12-01/send").get_data(as_text=True)
+    assert "2026-12-01.md is a draft" in html.unescape(draft)
 
 
 @POSTGRES_ONLY

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
+from service.db import utcnow
 from service.sending.batch import process_batch
 from service.sending.models import Delivery, Send
 from service.sending.orchestration import finish_if_done
@@ -268,7 +269,24 @@ def test_the_log_filters_and_pages_by_keyset(app, admins) -> None:  # type: igno
         shown = {r.email for r in failed.rows if "r1" in r.email}
         hidden = {r.email for r in send_report.delivery_log(session, send_id, query="r1").rows}
         hidden -= shown
+        # Two hard bounces (one reader twice) and a complaint, with their reasons.
+        from service.bounces.models import BounceEvent
+
+        rows = session.execute(select(Delivery.id, Delivery.subscriber_id)
+                               .where(Delivery.status == DS.QUEUED).limit(2)).all()
+        for n, (kind, reason, row) in enumerate([("hard", "unknown_user", rows[0]),
+                                                 ("hard", "unknown_user", rows[0]),
+                                                 ("complaint", "complaint", rows[1])]):
+            session.add(BounceEvent(dedup_key=f"k{n}", source="test", kind=kind, reason=reason,
+                                    send_id=send_id, delivery_id=row.id,
+                                    subscriber_id=row.subscriber_id))
+        session.execute(update(Delivery).where(Delivery.status == DS.QUEUED)
+                        .values(status=DS.SENT, sent_at=utcnow()))
     client = _client(app, EDITOR)
+    report = client.get(f"/admin/sends/{send_id}/report").get_data(as_text=True)
+    assert "<td>unknown_user</td><td>2</td>" in report  # bounces by reason
+    assert 'id="complaint-rate">1 (0.83%)' in report  # 1 of the 120 that went out
+    assert "complaint rate 0.83% is above 0.1%" in report
     page = client.get(f"/admin/sends/{send_id}/report?state=failed&q=R1").get_data(as_text=True)
     assert "550 no such user" in page and 'id="retry-failed"' not in page
     assert shown and hidden and all(f"<td>{address}</td>" in page for address in shown)
