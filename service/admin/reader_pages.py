@@ -140,7 +140,7 @@ def reader(reader_id: int, error: str = "", status: int = 200) -> tuple[str, int
 
 @blueprint.post("/readers/<int:reader_id>/edit")
 @auth.require_role("admin")
-def edit(reader_id: int) -> Response | tuple[str, int]:
+def reader_edit(reader_id: int) -> Response | tuple[str, int]:
     with _db().session() as session:
         subscriber = _reader(session, reader_id)
         try:
@@ -160,7 +160,7 @@ def edit(reader_id: int) -> Response | tuple[str, int]:
 
 @blueprint.post("/readers/<int:reader_id>/unsubscribe")
 @auth.require_role("admin")
-def unsubscribe(reader_id: int) -> Response:
+def reader_unsubscribe(reader_id: int) -> Response:
     list_id = request.form.get("list_id", type=int)
     if list_id is None:
         abort(400)
@@ -173,7 +173,7 @@ def unsubscribe(reader_id: int) -> Response:
 
 @blueprint.post("/readers/<int:reader_id>/delete")
 @auth.require_role("admin")
-def delete(reader_id: int) -> Response:
+def reader_delete(reader_id: int) -> Response:
     with _db().session() as session:
         erase_reader(current_app.extensions["subscribers"], session, _reader(session, reader_id),
                      current_user.email)
@@ -183,7 +183,7 @@ def delete(reader_id: int) -> Response:
 
 @blueprint.post("/readers/<int:reader_id>/unsuppress")
 @auth.require_role("admin")
-def unsuppress(reader_id: int) -> Response | tuple[str, int]:
+def reader_unsuppress(reader_id: int) -> Response | tuple[str, int]:
     with _db().session() as session:
         try:
             previous = unsuppress_reader(session, _reader(session, reader_id), current_user.email)
