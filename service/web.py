@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from limits import parse_many
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service.api.errors import api_error, is_api_request
+from service.api.errors import is_api_request, json_error
 from service.config import Config
 from service.i18n import init_babel
 from service.issues.compile import IssueRenderer
@@ -112,17 +112,19 @@ def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
 
     app.after_request(security_headers)
 
-    def page(title: str, message: str, status: int) -> Any:
-        if is_api_request():  # under /api every answer is JSON, errors included
-            return api_error(status)
+    def page(title: str, message: str, status: int) -> tuple[str, int]:
         return render_template("site/error.html", title=title, message=message), status
 
     @app.errorhandler(404)
-    def not_found(_error: Any) -> tuple[str, int]:
+    def not_found(error: Any) -> Any:
+        if is_api_request():  # under /api every answer is JSON, errors included
+            return json_error(error)
         return page(_("Page not found"), _("There is nothing at this address."), 404)
 
     @app.errorhandler(429)
-    def too_many(_error: Any) -> tuple[str, int]:
+    def too_many(error: Any) -> Any:
+        if is_api_request():
+            return json_error(error)
         return page(_("Too many requests"), _("Please wait a little and try again."), 429)
 
     @app.errorhandler(CSRFError)

@@ -44,19 +44,23 @@ def api_error(status: int, message: str = "", errors: dict[str, Any] | None = No
     return response
 
 
+def json_error(error: HTTPException) -> Response:
+    """An HTTP error as the API answers it: the message given to ``abort``, else a plain one."""
+    data = getattr(error, "data", None) or {}
+    errors = data.get("errors") or data.get("messages")
+    headers = {name: value for name, value in error.get_headers() if name.lower() == "allow"}
+    headers.update(data.get("headers") or {})
+    message = data.get("message") or _message(error, errors)
+    return api_error(error.code or 500, message, errors, headers)
+
+
 class JsonErrorApi(Api):
     """flask-smorest's Api with its app-wide error handler limited to /api paths."""
 
     def handle_http_exception(self, error: HTTPException) -> Any:  # type: ignore[override]
         if not is_api_request():
             return error  # werkzeug's own page, as before the API existed
-        data = getattr(error, "data", None) or {}
-        errors = data.get("errors") or data.get("messages")
-        headers = {name: value for name, value in error.get_headers()
-                   if name.lower() == "allow"}
-        headers.update(data.get("headers") or {})
-        message = data.get("message") or _message(error, errors)
-        return api_error(error.code or 500, message, errors, headers)
+        return json_error(error)
 
 
 def _message(error: HTTPException, errors: Any) -> str:
@@ -64,4 +68,6 @@ def _message(error: HTTPException, errors: Any) -> str:
         return "the request does not match the schema; see errors"
     if error.code == 500:
         return "internal error"  # never an exception's text
+    if error.code in MESSAGES and error.code != 400:
+        return f"{MESSAGES[error.code]} ({error.description})" if error.code == 429 else MESSAGES[error.code]
     return error.description or HTTP_STATUS_CODES.get(error.code or 500, "error")

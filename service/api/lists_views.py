@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from service.api.auth import protect, require_role
 from service.api.schemas import ListSchema
+from service.subscribers.lists import SLUG
 from service.subscribers.models import MailingList
 
 blueprint = protect(Blueprint("lists", __name__, url_prefix="/api/lists",
@@ -37,7 +38,8 @@ def list_lists() -> list[dict[str, Any]]:
 def get_list(key: str) -> dict[str, Any]:
     """One list by its key (slug)."""
     with current_app.extensions["db"].session() as session:
-        mailing_list = session.scalars(select(MailingList).where(MailingList.slug == key)).one_or_none()
+        mailing_list = session.scalars(
+            select(MailingList).where(MailingList.slug == key)).one_or_none() if SLUG.match(key) else None
         if mailing_list is None:
             abort(404, message=f"no list {key!r}")
         return describe(mailing_list)

@@ -8,8 +8,11 @@ from marshmallow import Schema, fields, validate
 from service.api.paging import PATTERN as CURSOR_PATTERN
 from service.sending.states import DeliveryStatus, SendStatus
 from service.subscribers.addresses import MAX_NAME
+from service.subscribers.lists import SLUG
 from service.subscribers.models import SUBSCRIBER_STATUSES, SUBSCRIPTION_STATUSES
 
+# Text without control characters (PostgreSQL refuses NUL in text; none belongs in a filter).
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 MAX_LIST_KEYS = 50
@@ -26,7 +29,8 @@ class StrictBoolean(fields.Boolean):
 
 
 def list_key_field() -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=100))
+    return fields.String(validate=validate.Regexp(SLUG.pattern),
+                         metadata={"description": "a list's key (slug)"})
 
 
 def cursor_field() -> fields.String:
@@ -96,7 +100,9 @@ class SubscriberQuerySchema(Schema):
     cursor = cursor_field()
     list = list_key_field()
     status = fields.String(validate=validate.OneOf(SUBSCRIBER_STATUSES))
-    email = fields.String(validate=validate.Length(min=1, max=320))
+    email = fields.String(validate=[validate.Length(min=1, max=320),
+                                    validate.Regexp(NO_CONTROL_CHARACTERS)],
+                          metadata={"description": "exactly this address (any case)"})
 
 
 class SubscriberPageSchema(Schema):

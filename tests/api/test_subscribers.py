@@ -65,7 +65,7 @@ def test_a_reader_from_create_to_erasure(app, client, tokens, lists) -> None:  #
     assert client.delete(path, headers=admin).status_code == 204
     for method in ("get", "delete", "patch"):
         missing = getattr(client, method)(path, headers=admin, json={})
-        assert missing.status_code == 404 and missing.is_json
+        assert missing.status_code == 404 and missing.json["message"] == f"no subscriber {reader['id']}"
     assert _count(app, Subscription, Subscription.subscriber_id == reader["id"]) == 0
     assert _count(app, OutboxMessage) == 0  # the erasure took the queued email with it
     huge = client.get("/api/subscribers/99999999999999", headers=admin)
@@ -104,7 +104,8 @@ def test_cursor_paging_visits_everyone_once(app, client, tokens, lists) -> None:
     assert emails(email="R5@example.org") == ["r5@example.org"]
     for query, status in (({"cursor": "bm9wZQ"}, 422), ({"cursor": "v1.%%%"}, 422),
                           ({"limit": 1000}, 422), ({"limit": 0}, 422), ({"status": "x"}, 422),
-                          ({"list": "nope"}, 404)):
+                          ({"list": "nope"}, 404), ({"list": "a\x00b"}, 422),
+                          ({"email": "a\x00@example.org"}, 422)):
         refused = client.get("/api/subscribers", headers=editor, query_string=query)
         assert refused.status_code == status and refused.json["message"], query
 
@@ -113,3 +114,7 @@ def test_cursor_paging_visits_everyone_once(app, client, tokens, lists) -> None:
                                                                          ("notes", False)]
     assert client.get("/api/lists/notes", headers=editor).json["name"] == "Notes"
     assert client.get("/api/lists/nope", headers=editor).status_code == 404
+    assert client.get("/api/lists/a%00b", headers=editor).status_code == 404  # not a 500
+    refused = client.post("/api/subscribers", headers=bearer(tokens["admin"]),
+                          json={"email": "c@example.org", "lists": ["ne\x00ws"]})
+    assert refused.status_code == 422 and "lists" in refused.json["errors"]["json"]
