@@ -3,7 +3,9 @@ them. Unknown fields in a request are refused (422), so a typo is never silently
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+import datetime as dt
+
+from marshmallow import Schema, ValidationError, fields, validate
 
 from service.api.paging import PATTERN as CURSOR_PATTERN
 from service.sending.states import DeliveryStatus, SendStatus
@@ -13,9 +15,20 @@ from service.subscribers.models import SUBSCRIBER_STATUSES, SUBSCRIPTION_STATUSE
 
 # Text without control characters (PostgreSQL refuses NUL in text; none belongs in a filter).
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+FIRST_YEAR, LAST_YEAR = 2000, 2200
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 MAX_LIST_KEYS = 50
+
+
+def plausible_time(value: dt.datetime) -> None:
+    """A send time in a range the database and time zone arithmetic can hold."""
+    try:
+        year = value.astimezone(dt.UTC).year if value.tzinfo else value.year
+    except OverflowError:
+        year = 0
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValidationError(f"give a time between the years {FIRST_YEAR} and {LAST_YEAR}")
 
 
 class StrictBoolean(fields.Boolean):
@@ -116,9 +129,11 @@ class SendCreateSchema(Schema):
     lists = fields.List(list_key_field(), required=True,
                         validate=validate.Length(min=1, max=MAX_LIST_KEYS),
                         metadata={"example": ["news"]})
-    send_at = fields.DateTime(load_default=None, allow_none=True, metadata={
+    send_at = fields.DateTime(load_default=None, allow_none=True, validate=plausible_time,
+                              metadata={
         "description": "null: now (or the issue's own send_at); a time without an offset "
-                       "is read in NEWSLETTER_TIMEZONE"})
+                       "is read in the lists' time zone (else NEWSLETTER_TIMEZONE); "
+                       f"years {FIRST_YEAR} to {LAST_YEAR}"})
     again = StrictBoolean(load_default=False, metadata={
         "description": "allow lists this issue already went to"})
 

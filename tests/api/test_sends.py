@@ -58,7 +58,10 @@ def test_a_send_made_and_controlled_through_the_api(app, client, tokens, lists) 
     for body, status in (({"issue": "no-such-issue", "lists": ["news"]}, 404),
                          ({"issue": ISSUE, "lists": ["nope"]}, 404),
                          ({"issue": ISSUE}, 422),
-                         ({"issue": ISSUE, "lists": ["notes"], "send_at": "soon"}, 422)):
+                         ({"issue": ISSUE, "lists": ["notes"], "send_at": "soon"}, 422),
+                         # Year 1 in a zone east of UTC: before datetime's range in UTC.
+                         ({"issue": ISSUE, "lists": ["notes"],
+                           "send_at": "0001-01-01T00:00:00+05:00"}, 422)):
         refused = client.post("/api/sends", headers=admin, json=body)
         assert refused.status_code == status and refused.json["message"], body
 
