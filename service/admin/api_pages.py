@@ -14,6 +14,7 @@ from service.admin.views import blueprint
 from service.api.tokens import TokenError, create_token, list_tokens, revoke_token
 from service.webhooks.endpoints import (
     LOG_PAGE,
+    MAX_ID,
     EndpointError,
     create_endpoint,
     delete_endpoint,
@@ -29,6 +30,11 @@ audit = logging.getLogger("service.admin.audit")
 
 def _db():  # type: ignore[no-untyped-def]
     return current_app.extensions["db"]
+
+
+def _small(value: int | None) -> int | None:
+    """A query id the database can compare (a larger one names nothing)."""
+    return value if value is None or abs(value) <= MAX_ID else MAX_ID
 
 
 def _index(error: str = "", status: int = 200) -> tuple[str, int]:
@@ -107,8 +113,8 @@ def api_webhook_change(endpoint_id: int, action: str) -> Response:
 @blueprint.get("/api/webhooks/deliveries")
 @auth.require_role("admin")
 def api_webhook_deliveries() -> str:
-    endpoint = request.args.get("endpoint", type=int)
-    before = request.args.get("before", type=int)
+    endpoint = _small(request.args.get("endpoint", type=int))
+    before = _small(request.args.get("before", type=int))
     with _db().session() as session:
         rows = recent_deliveries(session, endpoint, before)
     older = rows[-1].id if len(rows) == LOG_PAGE else None

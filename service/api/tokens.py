@@ -23,6 +23,7 @@ TOKEN_PREFIX = "nl_"
 TOKEN_BYTES = 32
 PREFIX_SHOWN = 10  # "nl_" and 7 characters: enough to tell tokens apart in a list
 MAX_NAME = 100
+MAX_ID = 2**31 - 1  # the id column's largest value
 MAX_TOKEN_LENGTH = 200  # longer text cannot be one of ours; not worth hashing
 # last_used_at is written at most this often per token: a busy client costs no write per call.
 TOUCH_INTERVAL = dt.timedelta(minutes=1)
@@ -69,7 +70,7 @@ def list_tokens(session: Session) -> list[ApiToken]:
 
 def revoke_token(session: Session, token_id: int) -> ApiToken:
     """Revoke a token at once; revoking twice keeps the first time."""
-    row = session.get(ApiToken, token_id)
+    row = session.get(ApiToken, token_id) if 0 < token_id <= MAX_ID else None
     if row is None:
         raise TokenError(f"no API token {token_id}")
     if row.revoked_at is None:

@@ -16,6 +16,7 @@ from service.webhooks.outbox import PENDING_KEY
 MAX_URL = 2000
 SECRET_PREFIX = "whsec_"
 LOG_PAGE = 50
+MAX_ID = 2**31 - 1  # the id columns' largest value
 
 
 class EndpointError(ValueError):
@@ -60,7 +61,7 @@ def list_endpoints(session: Session) -> list[WebhookEndpoint]:
 
 
 def get_endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
-    row = session.get(WebhookEndpoint, endpoint_id)
+    row = session.get(WebhookEndpoint, endpoint_id) if 0 < endpoint_id <= MAX_ID else None
     if row is None:
         raise EndpointError(f"no webhook endpoint {endpoint_id}")
     return row
@@ -90,6 +91,8 @@ def recent_deliveries(session: Session, endpoint_id: int | None = None,
 
 def retry_delivery(session: Session, delivery_id: int) -> bool:
     """Put a failed delivery back in the queue for one more round of attempts."""
+    if not 0 < delivery_id <= MAX_ID:
+        return False
     result = session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "failed")

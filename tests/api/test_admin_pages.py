@@ -80,4 +80,8 @@ def test_an_admin_makes_and_revokes_tokens_and_webhooks(app, client, admins, lis
         assert session.get(WebhookEndpoint, endpoint.id).active is False
     client.post(f"/admin/api/webhooks/{endpoint.id}/delete", data={"csrf_token": csrf})
     assert _count(app, WebhookEndpoint) == 0
-    assert client.post("/admin/api/webhooks/999/delete", data={"csrf_token": csrf}).status_code == 404
+    for path in ("/admin/api/webhooks/999/delete", "/admin/api/webhooks/99999999999/disable",
+                 "/admin/api/tokens/99999999999/revoke"):
+        assert client.post(path, data={"csrf_token": csrf}).status_code == 404, path
+    deep = client.get("/admin/api/webhooks/deliveries?endpoint=99999999999&before=99999999999")
+    assert deep.status_code == 200
