@@ -123,10 +123,17 @@ def test_an_admin_previews_tests_sends_and_watches(live_send_app, smtp_sink, bro
         assert page.get_attribute("#progress", "data-done") == "0"
         shots(page, "progress-start")
 
-        # 5. The workers start now: the page follows them to 100% without a reload.
+        # 5. Pause and resume (htmx posts with the page's form token), then the workers start:
+        # the page follows them to 100%, all without a reload.
         page.evaluate("window.__stillHere = 'yes'")
         navigations: list[str] = []
         page.on("framenavigated", lambda f: navigations.append(f.url) if f == page.main_frame else None)
+        page.click("#pause")
+        page.wait_for_selector("#progress[data-status='paused'] #status-reason")
+        assert "paused by an operator" in page.inner_text("#status-reason")
+        shots(page, "paused")
+        page.click("#resume")
+        page.wait_for_selector("#progress[data-status='sending']")
         started = time.monotonic()
         workers.start_worker(concurrency=2)
         page.wait_for_selector("#progress[data-status='sending'] #count-sent:not(:text-is('0'))",
