@@ -22,6 +22,7 @@ from service.mail.transport import Outcome, Reply, Stage
 from service.ops.logs import set_context
 from service.sending import leases
 from service.sending.leases import Claimed, Lease
+from service.sending.lookahead import Lookahead
 from service.sending.models import Send
 from service.sending.results import Results, Tally
 from service.sending.sender import Sender
@@ -104,9 +105,16 @@ class _Run:
         return self.ids[self.tried:]
 
     def send_all(self, rows: list[Claimed]) -> None:
-        config, sender = self.sender.config, self.sender
         date = email.utils.formatdate(usegmt=True)
         self.ids = [r.delivery_id for r in rows]
+        messages = self.sender.lookahead(self.send, self.templates, rows, date)
+        try:
+            self._send_each(rows, messages)
+        finally:
+            messages.close()
+
+    def _send_each(self, rows: list[Claimed], messages: Lookahead) -> None:
+        config, sender = self.sender.config, self.sender
         for row in rows:
             if sender.halt.halted(self.send.id):
                 self.result.stopped = True
@@ -118,7 +126,7 @@ class _Run:
             if not row.deliverable:
                 self.results.skip(row)
             else:
-                for judged_row, reply in self.verdicts.judge(row, self.deliver(row, date)):
+                for judged_row, reply in self.verdicts.judge(row, self.deliver(row, messages)):
                     self.record(judged_row, reply)
             if self.errors >= config.send_max_consecutive_errors:
                 self.result.paused = pause_reason(self.errors, self.last_server_reply)
@@ -126,11 +134,11 @@ class _Run:
             if len(self.results) >= FLUSH_EVERY and not self.flush():
                 return
 
-    def deliver(self, row: Claimed, date: str) -> Reply:
+    def deliver(self, row: Claimed, messages: Lookahead) -> Reply:
         """One message; a fault of ours in building it (a bug, a bad key) defers this row
         with the error, counted as an attempt, instead of stopping the whole send on it."""
         try:
-            return self.sender.deliver(self.send, self.templates, row, date)
+            return self.sender.deliver(self.send, row, messages.message(row))
         except Exception as exc:  # noqa: BLE001 - recorded on the row, logged with its trace
             log.exception("send %s, delivery %s: building or sending failed", self.send.id,
                           row.delivery_id)

@@ -98,6 +98,11 @@ class DkimSigner:
 
     def sign(self, message: bytes, now: int | None = None) -> bytes:
         """The message with one DKIM-Signature header per key in front."""
+        return self.prepare(message, now).signed(None)
+
+    def prepare(self, message: bytes, now: int | None = None) -> Unsigned:
+        """Everything a signature needs short of the private-key operation: the body hash
+        and, per key, the signature header without b= and the digest to sign."""
         head_end = message.index(b"\r\n\r\n") + 4
         headers, _ = dkim.rfc822_parse(message[:head_end])
         body_hash = base64.b64encode(
@@ -107,11 +112,12 @@ class DkimSigner:
         canonical = self.policy.canonicalize_headers(headers)
         selected = dkim.select_headers(canonical, signed)
         stamp = str(now if now is not None else int(time.time())).encode("ascii")
-        signatures = [self._signature(key, selected, signed, body_hash, stamp) for key in self.keys]
-        return b"".join(signatures) + message
+        pieces = [self._unsigned(key, selected, signed, body_hash, stamp) for key in self.keys]
+        return Unsigned(message, self.keys, pieces)
 
-    def _signature(self, key: _Key, selected: list, signed: list[bytes], body_hash: bytes,
-                   stamp: bytes) -> bytes:
+    def _unsigned(self, key: _Key, selected: list, signed: list[bytes], body_hash: bytes,
+                  stamp: bytes) -> tuple[bytes, bytes]:
+        """(the DKIM-Signature header up to b=, the digest its key signs)."""
         # Folded by us, before hashing, at fixed places: a fold inside a value (h= above
         # all) would become a space once canonicalised and break the signature.
         unsigned = (
@@ -126,9 +132,32 @@ class DkimSigner:
         # The signature header itself is hashed canonicalised, with b= empty and no CRLF.
         [(name, value)] = self.policy.canonicalize_headers([(b"DKIM-Signature", b" " + unsigned)])
         hasher.update(name + b":" + value.rstrip())
-        signature = base64.b64encode(key.sign_digest(hasher.digest()))
-        folded = b"\r\n ".join(signature[i:i + 72] for i in range(0, len(signature), 72))
-        return b"DKIM-Signature: " + unsigned + folded + b"\r\n"
+        return b"DKIM-Signature: " + unsigned, hasher.digest()
+
+
+@dataclass(frozen=True)
+class Unsigned:
+    """A message prepared for signing. ``private_operations`` is the costly part and holds no
+    Python objects in common with anything else, so it may run on another thread (OpenSSL
+    releases the GIL while it works)."""
+
+    message: bytes
+    keys: list[_Key]
+    pieces: list[tuple[bytes, bytes]]  # per key: header up to b=, digest
+
+    def private_operations(self) -> list[bytes]:
+        return [key.sign_digest(digest) for key, (_, digest) in zip(self.keys, self.pieces, strict=True)]
+
+    def signed(self, signatures: list[bytes] | None) -> bytes:
+        """The message with its signature headers; signs here when not given them."""
+        if signatures is None:
+            signatures = self.private_operations()
+        headers = []
+        for (head, _), signature in zip(self.pieces, signatures, strict=True):
+            encoded = base64.b64encode(signature)
+            folded = b"\r\n ".join(encoded[i:i + 72] for i in range(0, len(encoded), 72))
+            headers.append(head + folded + b"\r\n")
+        return b"".join(headers) + self.message
 
 
 def public_key_record(private_pem: bytes) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from service.sending.assembly import MessageTemplate, Recipient, list_id_header
 from service.sending.dkim_signing import DkimSigner
 from service.sending.halt import HaltSignal
 from service.sending.leases import Claimed
+from service.sending.lookahead import Draft, Lookahead, Message
 from service.sending.models import Send
 from service.sending.preview import personal_values
 from service.sending.sends import compiled_from_send, parse_list_ids
@@ -47,6 +49,7 @@ class Sender:
     metrics: SmtpMetrics = field(default_factory=SmtpMetrics)
     # (send id, content hash) → list id → the send's message for readers of that list
     templates: dict[tuple[int, str], dict[int, MessageTemplate]] = field(default_factory=dict)
+    signing_pool: ThreadPoolExecutor | None = None  # made at the first signed batch
 
     @classmethod
     def build(cls, config: Config, db: Database, redis_client: Any = None) -> Sender:
@@ -92,9 +95,9 @@ class Sender:
             return f"bounces+{token}@{self.config.bounce_domain}"
         return email.utils.parseaddr(send.mail_from)[1]
 
-    def message_for(self, send: Send, templates: dict[int, MessageTemplate], row: Claimed,
-                    date: str) -> tuple[str, bytes]:
-        """(the SMTP recipient, the signed message bytes) for one ledger row."""
+    def draft(self, send: Send, templates: dict[int, MessageTemplate], row: Claimed,
+              date: str) -> Draft:
+        """One ledger row's message, filled in and, with DKIM on, ready to be signed."""
         template = templates.get(row.list_id) or next(iter(templates.values()))
         values = personal_values(self.links, template.compiled, row.email, row.name,
                                  row.subscriber_id, row.list_id)
@@ -107,15 +110,22 @@ class Sender:
                                                              row.list_id),
         )
         data = template.render(recipient, date)
-        if self.dkim is not None:
-            data = self.dkim.sign(data)
-        return recipient.address, data
+        unsigned = self.dkim.prepare(data) if self.dkim is not None else None
+        return Draft(recipient.address, data, unsigned)
 
-    def deliver(self, send: Send, templates: dict[int, MessageTemplate], row: Claimed,
-                date: str) -> Reply:
+    def lookahead(self, send: Send, templates: dict[int, MessageTemplate],
+                  rows: list[Claimed], date: str) -> Lookahead:
+        """The batch's messages, each signed on a helper thread while the one before it is
+        sent (see lookahead.py)."""
+        if self.dkim is not None and self.signing_pool is None:
+            self.signing_pool = ThreadPoolExecutor(1, thread_name_prefix="dkim")
+        return Lookahead(lambda row: self.draft(send, templates, row, date), rows,
+                         self.signing_pool)
+
+    def deliver(self, send: Send, row: Claimed, message: Message) -> Reply:
         """Send one row's message (the batch has taken its token from the rate limit)."""
         set_context(send_id=send.id, delivery_id=row.delivery_id)  # for any log line
-        address, data = self.message_for(send, templates, row, date)
+        address, data = message
         envelope = self.envelope_sender(send, row.delivery_id)
         started = time.perf_counter()
         reply = self.transport.send_prepared(envelope, address, data)
@@ -131,6 +141,9 @@ class Sender:
         self.metrics.push()
 
     def close(self) -> None:
+        if self.signing_pool is not None:
+            self.signing_pool.shutdown(wait=True, cancel_futures=True)
+            self.signing_pool = None
         self.metrics.push()
         self.transport.close()
         self.slots.release()
