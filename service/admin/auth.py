@@ -22,6 +22,12 @@ NEXT_PREFIX = "/admin"
 MAX_NEXT_LENGTH = 2000
 # Where the session keeps the time of the login, in seconds since the epoch.
 LOGIN_TIME_KEY = "admin_login_at"
+# How long a process trusts what it read of the user a session cookie names. The progress
+# page polls every second and reading the user was half of each poll's time; a logout in
+# another process, a role change or a deactivation reaches this one within this time.
+IDENTITY_SECONDS = 1.0
+IDENTITY_CACHE_SIZE = 1024
+_clock = time.monotonic
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,8 +51,17 @@ def identity_of(user: AdminUser) -> AdminIdentity:
     return AdminIdentity(user.id, user.email, user.role, user.session_token)
 
 
+# session id → (trusted until, on the monotonic clock; the identity). Only users found are
+# kept, so a cookie that names no one is read from the database each time, as before.
+_identities: dict[str, tuple[float, AdminIdentity]] = {}
+
+
 def load_identity(session_id: str) -> AdminIdentity | None:
     """The user a session cookie names, if they are active and the session was not ended."""
+    now = _clock()
+    known = _identities.get(session_id)
+    if known is not None and known[0] > now:
+        return known[1]
     user_id, _, token = session_id.partition(":")
     if not user_id.isdigit() or not token:
         return None
@@ -56,7 +71,16 @@ def load_identity(session_id: str) -> AdminIdentity | None:
         return None
     if not hmac.compare_digest(user.session_token.encode(), token.encode()):
         return None
-    return identity_of(user)
+    if len(_identities) >= IDENTITY_CACHE_SIZE:
+        _identities.clear()
+    identity = identity_of(user)
+    _identities[session_id] = (now + IDENTITY_SECONDS, identity)
+    return identity
+
+
+def forget_identities() -> None:
+    """After a logout here: its cookie is refused at once in this process."""
+    _identities.clear()
 
 
 def safe_next(target: str | None) -> str:
@@ -95,6 +119,7 @@ def session_expired(max_hours: int) -> bool:
 
 
 def stop_session() -> None:
+    forget_identities()
     logout_user()
     session.clear()
 

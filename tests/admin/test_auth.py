@@ -222,3 +222,21 @@ def test_vendored_scripts_are_served_and_admin_pages_allow_only_own_scripts(clie
     policy = client.get("/admin/").headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "default-src 'none'" in policy
     assert "frame-ancestors 'none'" in policy
+
+
+def test_a_user_ended_elsewhere_is_refused_here_within_a_second(app, client, admins, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Another process (a CLI, another web worker) ends the sessions: this process trusts what
+    it read of the user for at most IDENTITY_SECONDS, then reads again and refuses."""
+    from service.admin import auth
+
+    clock = [1000.0]
+    monkeypatch.setattr(auth, "_clock", lambda: clock[0])
+    auth.forget_identities()
+    log_in(client, *ADMIN)
+    assert client.get("/admin/").status_code == 200
+    with app.extensions["db"].session() as session:
+        admin_users.end_sessions(session, _user(app, ADMIN[0]).id)  # not through this process
+    clock[0] += auth.IDENTITY_SECONDS / 2
+    assert client.get("/admin/").status_code == 200  # what it read a moment ago
+    clock[0] += auth.IDENTITY_SECONDS
+    assert client.get("/admin/").status_code == 302
