@@ -3,7 +3,6 @@ returns to."""
 
 from __future__ import annotations
 
-import functools
 import hmac
 import time
 from collections.abc import Callable
@@ -15,7 +14,8 @@ from flask import Flask, abort, current_app, redirect, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from service.admin.models import ROLES, AdminUser
+from service.admin.models import AdminUser
+from service.roles import role_allows, role_required
 
 # Where a login may send the browser afterwards: admin pages of this site only.
 NEXT_PREFIX = "/admin"
@@ -44,7 +44,7 @@ class AdminIdentity(UserMixin):
         return f"{self.id}:{self.session_token}"
 
     def allows(self, role: str) -> bool:
-        return ROLES.index(self.role) >= ROLES.index(role)
+        return role_allows(self.role, role)
 
 
 def identity_of(user: AdminUser) -> AdminIdentity:
@@ -124,23 +124,17 @@ def stop_session() -> None:
     session.clear()
 
 
+def _refusal(role: str) -> Response | None:
+    if not current_user.is_authenticated:
+        return redirect_to_login()
+    if not current_user.allows(role):
+        abort(403)
+    return None
+
+
 def require_role(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A view decorator: login required, and a role at least ``role`` (403 otherwise)."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}")
-
-    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if not current_user.is_authenticated:
-                return redirect_to_login()
-            if not current_user.allows(role):
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapped
-
-    return decorator
+    return role_required(role, _refusal)
 
 
 def init_login(app: Flask) -> LoginManager:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from service.admin.models import ROLES
 from service.api.models import ApiToken
 from service.db import utcnow
+from service.roles import role_allows
 
 TOKEN_PREFIX = "nl_"
 TOKEN_BYTES = 32
@@ -42,7 +43,7 @@ class TokenIdentity:
     role: str
 
     def allows(self, role: str) -> bool:
-        return ROLES.index(self.role) >= ROLES.index(role)
+        return role_allows(self.role, role)
 
 
 def hash_token(token: str) -> str:

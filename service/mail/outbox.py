@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from service.backoff import Backoff
 from service.db import Database, utcnow
 from service.mail.failover import FailoverTransport
 from service.mail.models import OutboxMessage
@@ -23,15 +24,10 @@ from service.mail.transport import Outcome, Reply, SmtpSettings
 
 log = logging.getLogger(__name__)
 
-# Wait before each retry of a deferred message; after the last one it is marked failed.
-RETRY_DELAYS = (
-    dt.timedelta(minutes=1),
-    dt.timedelta(minutes=5),
-    dt.timedelta(minutes=30),
-    dt.timedelta(hours=2),
-    dt.timedelta(hours=6),
-)
-MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+# A deferred message is retried after these waits; after the last one it is marked failed.
+RETRIES = Backoff((dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30),
+                   dt.timedelta(hours=2), dt.timedelta(hours=6)))
+MAX_ATTEMPTS = RETRIES.max_attempts
 LEASE = dt.timedelta(minutes=5)
 CLAIM_BATCH = 50
 RELAY_POLL_SECONDS = 30.0
@@ -105,13 +101,14 @@ def deliver_due(db: Database, servers: list[SmtpSettings], limit: int = CLAIM_BA
 def _record(db: Database, message_id: int, attempts: int, reply: Reply,
             lease: dt.datetime) -> int:
     values: dict = {"attempts": attempts, "last_reply": str(reply)[:1000], "lease_until": None}
+    retry_at = RETRIES.next_attempt(attempts, utcnow())
     if reply.outcome is Outcome.SENT:
         values.update(status="sent", sent_at=utcnow())
-    elif reply.outcome is Outcome.FAILED or attempts >= MAX_ATTEMPTS:
+    elif reply.outcome is Outcome.FAILED or retry_at is None:
         values.update(status="failed")
         log.warning("outbox %s failed: %s", message_id, reply)
     else:
-        values.update(status="pending", next_attempt_at=utcnow() + RETRY_DELAYS[attempts - 1])
+        values.update(status="pending", next_attempt_at=retry_at)
         log.info("outbox %s deferred: %s", message_id, reply)
     with db.session() as session:
         session.execute(

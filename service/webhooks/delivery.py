@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
 
+from service.backoff import Backoff
 from service.config import Config
 from service.db import Database, utcnow
 from service.queue import enqueue
@@ -29,15 +30,11 @@ from service.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
 
-# Wait before each retry; after the last retry fails the delivery is marked failed.
-RETRY_DELAYS = (
-    dt.timedelta(minutes=1),
-    dt.timedelta(minutes=5),
-    dt.timedelta(minutes=30),
-    dt.timedelta(hours=2),
-    dt.timedelta(hours=12),
-)
-MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+# A delivery is retried after these waits; after the last retry fails it is marked failed.
+RETRIES = Backoff((dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30),
+                   dt.timedelta(hours=2), dt.timedelta(hours=12)))
+RETRY_DELAYS = RETRIES.delays
+MAX_ATTEMPTS = RETRIES.max_attempts
 DEFAULT_TIMEOUT = 5.0
 CLAIM_BATCH = 50
 MAX_ERROR = 500  # characters of an error or response body kept per attempt
@@ -200,14 +197,15 @@ def _record(db: Database, delivery_id: int, attempts: int, attempt: Attempt,
     entry = {"at": now.isoformat(), "status_code": attempt.status_code, "error": attempt.error}
     values: dict[str, Any] = {"attempts": attempts, "last_status_code": attempt.status_code,
                               "last_error": attempt.error, "lease_until": None}
+    retry_at = RETRIES.next_attempt(attempts, now)
     if attempt.ok:
         values.update(status="delivered", delivered_at=now)
-    elif final or attempts >= MAX_ATTEMPTS:
+    elif final or retry_at is None:
         values.update(status="failed")
         log.warning("webhook delivery %s failed after %s attempts: %s",
                     delivery_id, attempts, attempt.error or attempt.status_code)
     else:
-        values.update(status="pending", next_attempt_at=now + RETRY_DELAYS[attempts - 1])
+        values.update(status="pending", next_attempt_at=retry_at)
         log.info("webhook delivery %s attempt %s: %s; retrying", delivery_id, attempts,
                  attempt.error or attempt.status_code)
     with db.session() as session:
