@@ -137,6 +137,7 @@ class _Run:
     def deliver(self, row: Claimed, messages: Lookahead) -> Reply:
         """One message; a fault of ours in building it (a bug, a bad key) defers this row
         with the error, counted as an attempt, instead of stopping the whole send on it."""
+        set_context(send_id=self.send.id, delivery_id=row.delivery_id)  # for any log line
         try:
             return self.sender.deliver(self.send, row, messages.message(row))
         except Exception as exc:  # noqa: BLE001 - recorded on the row, logged with its trace

@@ -17,7 +17,6 @@ from service.db import Database
 from service.mail.failover import FailoverTransport
 from service.mail.message import smtp_address
 from service.mail.transport import Reply, parse_smtp_urls
-from service.ops.logs import set_context
 from service.ops.smtp_metrics import SmtpMetrics
 from service.sending.assembly import MessageTemplate, Recipient, list_id_header
 from service.sending.dkim_signing import DkimSigner
@@ -124,7 +123,6 @@ class Sender:
 
     def deliver(self, send: Send, row: Claimed, message: Message) -> Reply:
         """Send one row's message (the batch has taken its token from the rate limit)."""
-        set_context(send_id=send.id, delivery_id=row.delivery_id)  # for any log line
         address, data = message
         envelope = self.envelope_sender(send, row.delivery_id)
         started = time.perf_counter()

@@ -51,7 +51,7 @@ def test_a_failing_message_logs_its_send_and_delivery(config, smtp_sink, json_lo
         fill_list(app, 3)
         send_id = start(app, queue=False)
         sender = Sender.build(app.config["NEWSLETTER"], app.extensions["db"])
-        real, calls = sender.message_for, []
+        real, calls = sender.draft, []
 
         def failing(send, templates, row, date):  # type: ignore[no-untyped-def]
             calls.append(row.delivery_id)
@@ -59,7 +59,7 @@ def test_a_failing_message_logs_its_send_and_delivery(config, smtp_sink, json_lo
                 raise RuntimeError("broken key")
             return real(send, templates, row, date)
 
-        sender.message_for = failing  # type: ignore[method-assign]
+        sender.draft = failing  # type: ignore[method-assign]
         process_batch(sender, send_id)
         sender.close()
     failure = [entry for entry in lines(json_log) if "building or sending failed" in entry["message"]]
