@@ -3,13 +3,19 @@ name (the service never imports worker/)."""
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from service.config import Config
 
+log = logging.getLogger(__name__)
+# What publishing raises while the broker cannot be reached.
+BROKER_AWAY = (OperationalError, RedisError, OSError)
 # Longer than any batch can take, so Redis does not hand a running task to a second worker.
 VISIBILITY_TIMEOUT = 4 * 3600
 
@@ -50,3 +56,16 @@ def _client(url: str) -> Celery:
 def enqueue(config: Config, task: str, *args: Any, countdown: float | None = None) -> None:
     """Send a task by name, carrying ids only. Call it after the database commit."""
     _client(broker_url(config)).send_task(task, args=list(args), countdown=countdown)
+
+
+def enqueue_for_running_send(config: Config, task: str, send_id: int) -> bool:
+    """enqueue, for a send the database already marks as sending. While the broker cannot be
+    reached, the work is left to beat's sweeper, which queues batches for every running send
+    once it can; the page or API call that asked still answers. False when it was left."""
+    try:
+        enqueue(config, task, send_id)
+    except BROKER_AWAY as exc:
+        log.warning("send %s: %s not queued (%s); the sweeper queues it once the broker is back",
+                    send_id, task, exc)
+        return False
+    return True

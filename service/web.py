@@ -3,6 +3,7 @@ blueprints, services."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, Response, render_template
@@ -11,6 +12,9 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from redis.exceptions import RedisError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.api.errors import is_api_request, json_error
@@ -26,6 +30,8 @@ from service.subscribers.services import SubscriberService
 from service.subscribers.signups import SignupRelay
 from service.tokens import TokenSigner
 
+log = logging.getLogger(__name__)
+
 # Every HTML page: no script at all, styles inline, images from anywhere (issues link them),
 # forms only to this site, and no framing by another site (clickjacking).
 CONTENT_SECURITY_POLICY = "; ".join([
@@ -38,6 +44,8 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "base-uri 'none'",
     "frame-ancestors 'none'",
 ])
+# A limit check waits this long for Redis before the process counts on its own.
+REDIS_LIMIT_TIMEOUTS = {"socket_connect_timeout": 1, "socket_timeout": 1}
 # Endpoints that take a POST which signs someone up or mails someone: one per-IP budget.
 SIGNUP_ENDPOINTS = ("subscribers.subscribe", "subscribers.api_subscribe", "subscribers.renew")
 
@@ -51,6 +59,10 @@ def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
         get_remote_address,
         app=app,
         storage_uri=config.redis_url or "memory://",
+        # Redis away: every limit is counted in this process until Redis answers again,
+        # rather than every rate-limited page answering 500.
+        in_memory_fallback_enabled=True,
+        storage_options=REDIS_LIMIT_TIMEOUTS if config.redis_url else {},
         strategy="moving-window",
         key_prefix="newsletter-limits",
         headers_enabled=True,
@@ -65,10 +77,15 @@ def init_web(app: Flask, config: Config, renderer: IssueRenderer) -> None:
     app.extensions["signups"] = SignupRelay(app.extensions["db"], service, on_mail=outbox.kick)
 
     address_limits = parse_many(config.signup_address_rate_limit)
+    in_process = MovingWindowRateLimiter(MemoryStorage())
 
     def address_allowed(key: str) -> bool:
-        strategy = limiter.limiter
-        return all([strategy.hit(item, "signup-address", key) for item in address_limits])
+        try:
+            strategy = limiter.limiter
+            return all([strategy.hit(item, "signup-address", key) for item in address_limits])
+        except RedisError:  # counted here until Redis is back, as the limiter does
+            log.warning("signup address limit counted in this process: Redis is away")
+            return all([in_process.hit(item, "signup-address", key) for item in address_limits])
 
     app.extensions["newsletter.address_limit"] = address_allowed
 

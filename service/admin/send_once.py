@@ -3,7 +3,8 @@ reload, a second tab) must not make a second send.
 
 The confirm form carries a signed token with the choices and a random nonce. The first POST
 claims the nonce (Redis ``SET NX``, shared by every web process; a per-process dict without
-Redis, as in development) and later records the send it made, so a repeat is shown that send.
+Redis, as in development, and while Redis is away) and later records the send it made, so a
+repeat is shown that send.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from service.redis_guard import fast_failing_client
+from service.redis_guard import RedisGuard, fast_failing_client
 
 SALT = "newsletter.admin-send-confirm"
 # How long a confirm page stays valid, and how long a used nonce is remembered (longer).
@@ -47,19 +48,38 @@ def read_choices(secret_key: str, token: str) -> dict[str, Any]:
 
 
 class OnceStore:
-    """Nonces already used, and the send each one made."""
+    """Nonces already used, and the send each one made. While Redis is away, this process
+    remembers them itself: a double click reaches one process, so it is still caught."""
 
     PREFIX = "newsletter:admin-send-once:"
 
     def __init__(self, redis_url: str = "") -> None:
-        self._redis = fast_failing_client(redis_url) if redis_url else None
+        self._guard = RedisGuard(fast_failing_client(redis_url) if redis_url else None,
+                                 "admin send confirmations")
         self._memory: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
     def claim(self, nonce: str) -> bool:
         """True for the first caller with this nonce, False for every later one."""
-        if self._redis is not None:
-            return bool(self._redis.set(self.PREFIX + nonce, CLAIMED, nx=True, ex=NONCE_TTL))
+        return self._guard.call(
+            lambda redis: bool(redis.set(self.PREFIX + nonce, CLAIMED, nx=True, ex=NONCE_TTL)),
+            lambda: self._claim_here(nonce))
+
+    def record(self, nonce: str, send_id: int) -> None:
+        self._remember(nonce, str(send_id))  # here too: Redis may be gone when it is asked
+        self._guard.call(lambda redis: redis.set(self.PREFIX + nonce, str(send_id), ex=NONCE_TTL),
+                         lambda: None)
+
+    def made(self, nonce: str) -> int | None:
+        """The send the nonce made, once it is recorded."""
+        value = self._guard.call(lambda redis: redis.get(self.PREFIX + nonce), lambda: None)
+        value = value.decode() if isinstance(value, bytes) else value
+        if not (value and value.isdigit()):
+            with self._lock:
+                value = self._memory.get(nonce, (0.0, None))[1]
+        return int(value) if value and value.isdigit() else None
+
+    def _claim_here(self, nonce: str) -> bool:
         now = time.monotonic()
         with self._lock:
             self._memory = {k: v for k, v in self._memory.items() if v[0] > now}
@@ -68,19 +88,6 @@ class OnceStore:
             self._memory[nonce] = (now + NONCE_TTL, CLAIMED)
             return True
 
-    def record(self, nonce: str, send_id: int) -> None:
-        if self._redis is not None:
-            self._redis.set(self.PREFIX + nonce, str(send_id), ex=NONCE_TTL)
-            return
+    def _remember(self, nonce: str, value: str) -> None:
         with self._lock:
-            self._memory[nonce] = (time.monotonic() + NONCE_TTL, str(send_id))
-
-    def made(self, nonce: str) -> int | None:
-        """The send the nonce made, once it is recorded."""
-        if self._redis is not None:
-            value = self._redis.get(self.PREFIX + nonce)
-            value = value.decode() if isinstance(value, bytes) else value
-        else:
-            with self._lock:
-                value = self._memory.get(nonce, (0.0, None))[1]
-        return int(value) if value and value.isdigit() else None
+            self._memory[nonce] = (time.monotonic() + NONCE_TTL, value)

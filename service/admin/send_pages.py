@@ -193,6 +193,9 @@ def send_confirm(slug: str) -> Any:
     except LaunchError as exc:
         return _refused(slug, str(exc), LAUNCH_ERROR_STATUS.get(exc.kind, 422))
     store.record(choices["nonce"], launched.send_id)
+    if not launched.queued:
+        flash("The send is recorded, but the task queue (Redis) cannot be reached: beat's sweeper"
+              " queues it as soon as Redis answers again, and it starts then.", "error")
     return redirect(url_for("admin.send_progress", send_id=launched.send_id))
 
 

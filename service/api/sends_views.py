@@ -16,7 +16,7 @@ from sqlalchemy import select
 from service.api.auth import protect, require_role
 from service.api.paging import decode_cursor, next_cursor
 from service.api.schemas import SendCreateSchema, SendPageSchema, SendQuerySchema, SendSchema
-from service.queue import enqueue
+from service.queue import enqueue_for_running_send
 from service.sending.control import control_send
 from service.sending.launch import SEND_ISSUE, LaunchError, launch_send
 from service.sending.models import Send
@@ -106,7 +106,7 @@ def _start(send_id: int) -> None:
     """Start a draft or scheduled send now: its ledger is written, then its work enqueued."""
     with _db().session() as session:
         start_send(session, get_send(session, send_id, lock=True))
-    enqueue(current_app.config["NEWSLETTER"], SEND_ISSUE, send_id)
+    enqueue_for_running_send(current_app.config["NEWSLETTER"], SEND_ISSUE, send_id)
 
 
 def _control(send_id: int, action: str) -> dict[str, Any]:

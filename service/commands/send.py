@@ -80,6 +80,9 @@ def send(issue: str, slugs: tuple[str, ...], at: str | None, wait: bool, again: 
     send_id, status, when = launched.send_id, launched.status, launched.scheduled_at
     if status == SendStatus.SENDING:
         click.echo(f"send {send_id}: {launched.total} recipients queued")
+        if not launched.queued:
+            click.echo(f"send {send_id}: the task queue (Redis) cannot be reached; beat's sweeper"
+                       " starts the send as soon as it answers again", err=True)
     elif status == SendStatus.SCHEDULED:
         click.echo(f"send {send_id}: scheduled for {when.isoformat()}")  # type: ignore[union-attr]
     else:

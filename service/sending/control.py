@@ -8,7 +8,7 @@ from typing import Any
 
 from service.config import Config
 from service.db import Database
-from service.queue import enqueue
+from service.queue import enqueue_for_running_send
 from service.redis_guard import fast_failing_client
 from service.sending.halt import HaltSignal
 from service.sending.sends import cancel_send, get_send, pause_send, resume_send, start_send
@@ -40,7 +40,7 @@ def control_send(db: Database, config: Config, send_id: int, action: str,
     halt = HaltSignal(db, redis if redis is not None else redis_client(config))
     if status == SendStatus.SENDING:
         halt.lower_flag(send_id)
-        enqueue(config, "newsletter.send_issue", send_id)
+        enqueue_for_running_send(config, "newsletter.send_issue", send_id)
     elif status in (SendStatus.PAUSED, SendStatus.CANCELLED):
         halt.raise_flag(send_id, status)
     else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from service.issues.errors import IssueError
 from service.issues.loader import Issue
-from service.queue import enqueue
+from service.queue import enqueue_for_running_send
 from service.sending.sends import SendError, create_send, start_send
 from service.sending.states import SendStatus
 from service.subscribers.models import MailingList
@@ -44,6 +44,7 @@ class LaunchedSend:
     status_reason: str
     total: int  # deliveries written (0 until a scheduled send starts)
     scheduled_at: dt.datetime | None
+    queued: bool = True  # False: the broker was away; beat's sweeper queues the send later
 
 
 def count_recipients(session: Session, list_ids: Sequence[int]) -> int:
@@ -169,8 +170,9 @@ def launch_send(
             start_send(session, new)
         launched = LaunchedSend(new.id, str(new.status), new.status_reason, new.total,
                                 new.scheduled_at)
-    if launched.status == SendStatus.SENDING:
-        enqueue(config, SEND_ISSUE, launched.send_id)  # after the commit: the rows are there
+    if launched.status == SendStatus.SENDING:  # after the commit: the rows are there
+        queued = enqueue_for_running_send(config, SEND_ISSUE, launched.send_id)
+        launched = replace(launched, queued=queued)
     return launched
 
 

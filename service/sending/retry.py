@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from service.config import Config
 from service.db import Database
-from service.queue import enqueue
+from service.queue import enqueue_for_running_send
 from service.sending.control import redis_client
 from service.sending.halt import HaltSignal
 from service.sending.models import Delivery
@@ -43,5 +43,5 @@ def retry_failed(db: Database, config: Config, send_id: int) -> int:
         send.consecutive_errors = 0
     # A flag left from an earlier pause would stop the new batches at once.
     HaltSignal(db, redis_client(config)).lower_flag(send_id)
-    enqueue(config, SEND_ISSUE, send_id)  # after the commit: the queued rows are there
+    enqueue_for_running_send(config, SEND_ISSUE, send_id)  # after the commit: rows are there
     return requeued

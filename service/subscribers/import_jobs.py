@@ -268,10 +268,13 @@ TASK = "newsletter.import_csv"
 def launch(config, db: Database, job_id: int) -> None:  # type: ignore[no-untyped-def]
     """Start the job's run after its row was committed."""
     if config.redis_url:
-        from service.queue import enqueue
+        from service.queue import BROKER_AWAY, enqueue
 
-        enqueue(config, TASK, job_id)
-        return
+        try:
+            enqueue(config, TASK, job_id)
+            return
+        except BROKER_AWAY as exc:  # the job is committed: run it here rather than not at all
+            log.warning("import %s not queued (%s); running it in this process", job_id, exc)
     import threading
 
     thread = threading.Thread(target=_run_logged, args=(db, config.instance_dir, job_id),
