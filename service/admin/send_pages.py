@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
@@ -26,11 +26,13 @@ from service.sending.launch import (
     launch_send,
     next_default_time,
     parse_send_at,
+    recipients_per_list,
     zone_for,
 )
 from service.sending.models import Send
 from service.sending.sends import parse_list_ids
 from service.sending.states import ACTIVE_SENDS
+from service.subscribers.forms import chosen_ids
 from service.subscribers.models import MailingList
 
 LAUNCH_ERROR_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422}
@@ -65,13 +67,14 @@ def _issue_or_error(slug: str):  # type: ignore[no-untyped-def]
 
 
 def _chosen_ids(values: list[str]) -> list[int]:
-    return sorted({int(value) for value in values if value.isdigit()})
+    return sorted(chosen_ids(values))  # ASCII digits within the ids' range; the rest ignored
 
 
 def _list_rows(session) -> list[tuple[MailingList, int, dt.datetime | None]]:  # type: ignore[no-untyped-def]
     """Each list with its readers and the next time its schedule default names."""
     lists = list(session.scalars(select(MailingList).order_by(MailingList.name)))
-    return [(mailing_list, count_recipients(session, [mailing_list.id]),
+    readers = recipients_per_list(session)
+    return [(mailing_list, readers.get(mailing_list.id, 0),
              next_default_time(mailing_list, _timezone())) for mailing_list in lists]
 
 
@@ -94,17 +97,19 @@ def send_new(slug: str) -> Any:
     chosen = _chosen_ids(request.form.getlist("lists"))
     mode = request.form.get("when", "now")
     at_text = request.form.get("at", "")
+    at_zone = _known_zone(request.form.get("at_zone", ""))
     again = request.form.get("again") == "1"
     errors: list[str] = []
     with _db().session() as session:
         rows = _list_rows(session)
         known = {mailing_list.id: mailing_list for mailing_list, _, _ in rows}
         if request.method == "GET":
-            mode, at_text = _proposed_time(issue, rows)
+            mode, at_text, at_zone = _proposed_time(issue, rows)
             if issue.draft:  # said at once, not after the lists are chosen
                 errors.append(f"{issue.path.name} is a draft: remove 'draft: true' to send it")
         if request.method == "POST":
-            zone = zone_for([known[i] for i in chosen if i in known], _timezone())
+            # A proposed time is read in the zone it was written in, which the form shows.
+            zone = at_zone or zone_for([known[i] for i in chosen if i in known], _timezone())
             send_at, errors = _check(issue, chosen, known, mode, at_text, zone)
             earlier = _earlier_sends(session, slug, chosen)
             if earlier and not again:
@@ -123,17 +128,29 @@ def send_new(slug: str) -> Any:
     status = 422 if errors and request.method == "POST" else 200
     return render_template(
         "admin/send_new.html", issue=issue, form=form, rows=rows, chosen=set(chosen), mode=mode,
-        at_text=at_text, again=again, errors=errors, count=selected_count,
+        at_text=at_text, at_zone=at_zone, again=again, errors=errors, count=selected_count,
         timezone=_timezone()), status
 
 
-def _proposed_time(issue, rows) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    """The form's first choice: the issue's own send_at while it is ahead; else "now", with
+def _known_zone(name: str) -> str:
+    """``name`` when it is a time zone this machine knows, else ""."""
+    try:
+        return name if name and ZoneInfo(name) else ""
+    except (ZoneInfoNotFoundError, ValueError):
+        return ""
+
+
+def _proposed_time(issue, rows) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
+    """The form's first choice and the zone its time is written in: the issue's own send_at
+    while it is ahead (in the lists' shared zone, else NEWSLETTER_TIMEZONE); else "now", with
     the time field holding the next time of the one list that has a schedule default."""
     if issue.send_at and issue.send_at > utcnow():
-        return "at", issue.send_at.astimezone(ZoneInfo(_timezone())).strftime("%Y-%m-%dT%H:%M")
+        zone = zone_for([mailing_list for mailing_list, _, _ in rows], _timezone())
+        return "at", issue.send_at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M"), zone
     defaults = [when for _, _, when in rows if when is not None]
-    return "now", defaults[0].strftime("%Y-%m-%dT%H:%M") if len(defaults) == 1 else ""
+    if len(defaults) != 1:
+        return "now", "", ""
+    return "now", defaults[0].strftime("%Y-%m-%dT%H:%M"), str(defaults[0].tzinfo)
 
 
 def _check(issue, chosen: list[int], known: dict[int, MailingList], mode: str,  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from dataclasses import replace as replace_config
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -144,6 +145,11 @@ def test_an_editor_watches_but_cannot_send_or_control(app, admins) -> None:  # t
         assert client.get(path).status_code == 200, path
     fragment = client.get(f"/admin/sends/{send_id}/progress").get_data(as_text=True)
     assert 'id="pause"' not in fragment and 'id="count-remaining">4<' in fragment
+    # The report's figures, but not the log that names readers, nor its address filter.
+    report = client.get(f"/admin/sends/{send_id}/report?q=r0").get_data(as_text=True)
+    assert 'id="log-admins-only"' in report and "r0@example.com" not in report
+    admin_report = _client(app, ADMIN).get(f"/admin/sends/{send_id}/report").get_data(as_text=True)
+    assert 'id="log-rows"' in admin_report and "r0@example.com" in admin_report
     anonymous = app.test_client().get(f"/admin/sends/{send_id}/progress")
     assert anonymous.status_code == 302 and "/admin/login" in anonymous.headers["Location"]
 
@@ -287,9 +293,52 @@ def test_the_log_filters_and_pages_by_keyset(app, admins) -> None:  # type: igno
     assert "<td>unknown_user</td><td>2</td>" in report  # bounces by reason
     assert 'id="complaint-rate">1 (0.83%)' in report  # 1 of the 120 that went out
     assert "complaint rate 0.83% is above 0.1%" in report
+    assert 'id="retry-failed"' not in report and 'id="log-rows"' not in report  # an editor's
+    client = _client(app, ADMIN)
     page = client.get(f"/admin/sends/{send_id}/report?state=failed&q=R1").get_data(as_text=True)
-    assert "550 no such user" in page and 'id="retry-failed"' not in page
+    assert "550 no such user" in page
     assert shown and hidden and all(f"<td>{address}</td>" in page for address in shown)
     assert not any(f"<td>{address}</td>" in page for address in hidden)
     page = client.get(f"/admin/sends/{send_id}/report").get_data(as_text=True)
     assert 'id="next-page"' in page and "after=" in page
+
+
+def test_a_proposed_time_is_read_in_the_zone_it_was_written_in(config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The issue asks for an instant; the form proposes it in the lists' shared zone, or in
+    NEWSLETTER_TIMEZONE when they differ, and posting it back unchanged schedules that instant,
+    whichever lists are ticked."""
+    from service.admin.users import create_admin_user
+    from service.subscribers.lists import get_list
+    from tests.conftest import running_app
+
+    wanted = (utcnow() + dt.timedelta(days=5)).replace(second=0, microsecond=0)
+    folder = tmp_path / "issues"
+    folder.mkdir()
+    (folder / "2030-01-06.md").write_text(
+        f"---\nsend_at: {wanted.isoformat()}\n---\n# 一期 (2030-01-06)\n\n正文。\n", encoding="utf-8")
+    with running_app(replace_config(config, issues_dir=folder, timezone="UTC")) as app:
+        with app.extensions["db"].session() as session:
+            create_admin_user(session, ADMIN[0], "admin", ADMIN[1])
+        east = fill_list(app, 2)
+        fill_list(app, 2, slug="west", prefix="w")
+        with app.extensions["db"].session() as session:
+            get_list(session, "news").timezone = "Asia/Shanghai"
+        client = _client(app, ADMIN)
+        for zones, shown in ((("Asia/Shanghai", "Asia/Shanghai"), "Asia/Shanghai"),
+                             (("Asia/Shanghai", "America/New_York"), "UTC")):
+            with app.extensions["db"].session() as session:
+                get_list(session, "west").timezone = zones[1]
+            form = client.get("/admin/issues/2030-01-06/send").get_data(as_text=True)
+            proposed = re.search(r'name="at" id="at" value="([^"]*)"', form).group(1)  # type: ignore[union-attr]
+            assert f'id="at-zone">{shown}<' in form
+            assert proposed == wanted.astimezone(ZoneInfo(shown)).strftime("%Y-%m-%dT%H:%M")
+            token = csrf_token(client, "/admin/issues/2030-01-06/send")
+            review = client.post("/admin/issues/2030-01-06/send", data={
+                "csrf_token": token, "lists": [str(east)], "when": "at", "at": proposed,
+                "at_zone": shown, "again": "1"})
+            assert review.status_code == 200, review.get_data(as_text=True)
+            confirmation = CONFIRMATION.search(review.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+            client.post("/admin/issues/2030-01-06/send/confirm", data={
+                "csrf_token": csrf_token(client, "/admin/sends"),
+                "confirmation": html.unescape(confirmation)})
+            assert _sends(app)[-1].scheduled_at == wanted, zones
