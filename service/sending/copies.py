@@ -1,6 +1,6 @@
-"""Test copies of an issue: the email as a reader gets it, its subject marked "[TEST]", sent
-to a few addresses the editor names. Used by ``newsletter send --test-to`` and the admin
-console's test-send form. No send or delivery rows are made."""
+"""Test copies of an issue: the email as a reader gets it (DKIM-signed when DKIM is on), its
+subject marked "[TEST]", sent to a few addresses the editor names. Used by ``newsletter send
+--test-to`` and the admin console's test-send form. No send or delivery rows are made."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from service.mail.failover import FailoverTransport
 from service.mail.message import smtp_address
 from service.mail.transport import Outcome, parse_smtp_urls
 from service.sending.assembly import MessageTemplate, Recipient
+from service.sending.dkim_signing import DkimSigner
 from service.sending.preview import personal_values
 from service.subscribers.addresses import Address, InvalidAddress, normalise_address
 from service.subscribers.links import LinkBuilder
@@ -71,6 +72,7 @@ def send_test_copies(config: Config, links: LinkBuilder, compiled: CompiledEmail
     template = MessageTemplate(compiled, mail_from=config.mail_from, reply_to=config.reply_to,
                                subject_prefix=TEST_SUBJECT_PREFIX)
     envelope_from = parseaddr(config.mail_from)[1]
+    signer = DkimSigner.from_config(config)  # signed as a send signs: the copy shows DKIM too
     stamp = int(time.time())
     results = []
     transport = FailoverTransport(parse_smtp_urls(config.smtp_url))
@@ -81,8 +83,9 @@ def send_test_copies(config: Config, links: LinkBuilder, compiled: CompiledEmail
                 message_id=f"<nl.test.{stamp}.{number}@{config.message_id_domain}>",
                 values=personal_values(links, compiled, address.email),
             )
+            data = template.render(recipient)
             reply = transport.send_prepared(envelope_from, recipient.address,
-                                            template.render(recipient))
+                                            signer.sign(data) if signer else data)
             ok = reply.outcome is Outcome.SENT
             results.append(TestCopy(address.email, ok, "" if ok else str(reply)))
     finally:

@@ -18,11 +18,15 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dkim
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, utils
 from dkim.canonicalization import CanonicalizationPolicy
+
+if TYPE_CHECKING:
+    from service.config import Config
 
 SIGNED_HEADERS = (
     b"from", b"to", b"subject", b"date", b"message-id", b"reply-to", b"list-id",
@@ -76,6 +80,13 @@ class DkimSigner:
         self.domain = domain.encode("ascii")
         self.keys = keys
         self.policy = CanonicalizationPolicy.from_c_value(CANONICALIZATION)
+
+    @classmethod
+    def from_config(cls, config: Config) -> DkimSigner | None:
+        """The signer the settings describe (NEWSLETTER_DKIM_*), or None without DKIM."""
+        return cls.from_settings(
+            config.dkim_domain or config.message_id_domain, config.dkim_selector,
+            config.dkim_key_file, config.dkim_ed25519_selector, config.dkim_ed25519_key_file)
 
     @classmethod
     def from_settings(cls, domain: str, selector: str = "", key_file: str = "",

@@ -76,7 +76,5 @@ def preview_message(config: Config, db: Database, links: LinkBuilder, compiled: 
         unsubscribe_mailto=links.unsubscribe_mailto(subscriber_id, normalised.key, list_id),
     )
     data = template.render(recipient)
-    signer = DkimSigner.from_settings(
-        config.dkim_domain or config.message_id_domain, config.dkim_selector,
-        config.dkim_key_file, config.dkim_ed25519_selector, config.dkim_ed25519_key_file)
+    signer = DkimSigner.from_config(config)
     return signer.sign(data) if signer else data

@@ -62,11 +62,7 @@ class Sender:
             slots=ConnectionSlots(config.smtp_max_connections, redis_client),
             halt=HaltSignal(db, redis_client, listen=True),
             metrics=SmtpMetrics(redis_client),
-            dkim=DkimSigner.from_settings(
-                config.dkim_domain or config.message_id_domain,
-                config.dkim_selector, config.dkim_key_file,
-                config.dkim_ed25519_selector, config.dkim_ed25519_key_file,
-            ),
+            dkim=DkimSigner.from_config(config),
         )
 
     def templates_for(self, send: Send) -> dict[int, MessageTemplate]:

@@ -81,3 +81,22 @@ def test_bad_keys_are_named(tmp_path: Path, keys) -> None:  # type: ignore[no-un
     with pytest.raises(DkimKeyError, match="both"):
         DkimSigner.from_settings("example.org", "news", "")
     assert DkimSigner.from_settings("example.org") is None
+
+
+def test_a_test_copy_is_signed_as_a_send_signs(config, smtp_sink, keys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from service.sending.copies import parse_test_addresses, send_test_copies
+    from tests.conftest import running_app
+
+    signed_config = replace(config, smtp_url=smtp_sink.url, dkim_selector="news",
+                            dkim_key_file=str(keys["rsa"]), dkim_domain="example.org")
+    with running_app(signed_config) as app:
+        library = app.extensions["issues"]
+        compiled = library.compiled(library.collection().by_slug("2026-09-14"))
+        [result] = send_test_copies(signed_config, app.extensions["subscribers"].links, compiled,
+                                    parse_test_addresses("editor@example.org").valid)
+    assert result.sent
+    [message] = smtp_sink.received
+    record = public_key_record(keys["rsa"].read_bytes())
+    assert dkim.verify(message.data, dnsfunc=dns_for({b"news._domainkey.example.org.": record}))
