@@ -26,6 +26,7 @@ from service.subscribers import import_jobs
 from service.subscribers.addresses import InvalidAddress, normalise_address
 from service.subscribers.exporter import guard_cell
 from service.subscribers.import_jobs import ImportJob
+from service.subscribers.lists import CONTROL, SLUG
 from service.subscribers.models import MailingList
 
 # Where uploads are kept, inside the instance folder, until their import is done with them.
@@ -126,10 +127,12 @@ def upload_import() -> Response | tuple[str, int]:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _page("choose a CSV file to import", 400)
-    with _db().session() as session:
-        mailing_list = session.scalars(
-            select(MailingList).where(MailingList.slug == request.form.get("list", ""))
-        ).one_or_none()
+    slug = request.form.get("list", "")
+    mailing_list: MailingList | None = None
+    if SLUG.match(slug):  # else no list's key (and PostgreSQL refuses a NUL to compare)
+        with _db().session() as session:
+            mailing_list = session.scalars(
+                select(MailingList).where(MailingList.slug == slug)).one_or_none()
     if mailing_list is None:
         return _page("choose the list to import into", 400)
     folder = config.instance_dir / UPLOAD_DIR
@@ -144,7 +147,8 @@ def upload_import() -> Response | tuple[str, int]:
         return _page(str(exc), 400)
     with _db().session() as session:
         job = ImportJob(
-            list_id=mailing_list.id, filename=(upload.filename or "")[-255:], path=relative,
+            list_id=mailing_list.id, filename=CONTROL.sub("", upload.filename or "")[-255:],
+            path=relative,
             confirmed=request.form.get("confirmed") == "on", created_by=current_user.email,
             status="queued", error="",
             total_rows=max(0, import_jobs.count_lines(path) - has_header),

@@ -26,14 +26,17 @@ def _db():  # type: ignore[no-untyped-def]
 
 def _settings_from_form() -> ListSettings:
     form = request.form
-    weekday = form.get("send_weekday", "")
+    weekday = form.get("send_weekday", "").strip()
+    if weekday and not (weekday.isascii() and weekday.isdecimal() and len(weekday) == 1):
+        # The form offers 0-6; '²'.isdigit() is true and int() refuses it, '３' would pass.
+        raise ListError("the send day is a weekday, Monday to Sunday")
     return ListSettings(
         name=form.get("name", ""),
         language=form.get("language", ""),
         sender=form.get("sender", ""),
         reply_to=form.get("reply_to", ""),
         timezone=form.get("timezone", "").strip(),
-        send_weekday=int(weekday) if weekday.isdigit() else None,
+        send_weekday=int(weekday) if weekday else None,
         send_time=form.get("send_time", "").strip(),
         double_opt_in=form.get("double_opt_in") == "on",
         description=form.get("description", ""),
@@ -90,6 +93,8 @@ def new_list() -> Response | tuple[str, int]:
 @blueprint.route("/lists/<slug>", methods=["GET", "POST"])
 @auth.require_role("admin")
 def edit_list(slug: str) -> Response | tuple[str, int]:
+    if not SLUG.match(slug):  # no list's key (and PostgreSQL refuses a NUL to compare)
+        abort(404)
     with _db().session() as session:
         mailing_list = session.scalars(select(MailingList).where(MailingList.slug == slug)).one_or_none()
         if mailing_list is None:

@@ -45,6 +45,7 @@ from service.admin.readers_query import (
 from service.admin.views import blueprint
 from service.bounces.policy import NotSuppressed
 from service.subscribers.exporter import guard_cell
+from service.subscribers.links import MAX_ID
 from service.subscribers.models import MailingList, Subscriber
 
 EXPORT_COLUMNS = ("email", "name", "lists", "status", "created", "confirmed")
@@ -132,6 +133,8 @@ def _reader(session, reader_id: int) -> Subscriber:  # type: ignore[no-untyped-d
 @auth.require_role("admin")
 def reader(reader_id: int, error: str = "", status: int = 200) -> tuple[str, int]:
     before = request.args.get("deliveries_before", type=int)
+    if before is not None:  # past the id column's range is no bound; the database cannot bind it
+        before = None if before > MAX_ID else max(before, 0)
     with _db().session() as session:
         detail = reader_detail(session, _reader(session, reader_id), before)
         page = render_template("admin/reader.html", detail=detail, error=error)
@@ -162,7 +165,7 @@ def reader_edit(reader_id: int) -> Response | tuple[str, int]:
 @auth.require_role("admin")
 def reader_unsubscribe(reader_id: int) -> Response:
     list_id = request.form.get("list_id", type=int)
-    if list_id is None:
+    if list_id is None or not 0 <= list_id <= MAX_ID:
         abort(400)
     with _db().session() as session:
         unsubscribe_reader(current_app.extensions["subscribers"], session,

@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, select, tuple_
+from sqlalchemy import ColumnElement, exists, false, select, tuple_
 from sqlalchemy.orm import Session
 
+from service.subscribers.links import MAX_ID
 from service.subscribers.models import (
     SUBSCRIBER_STATUSES,
     SUBSCRIPTION_STATUSES,
@@ -85,10 +86,19 @@ def decode_cursor(text: str, sort: str) -> list[Any]:
         raise BadCursor(text) from None
     kinds = {"newest": (int,), "email": (str,), "name": (str, int)}[sort]
     if not isinstance(values, list) or len(values) != len(kinds) or not all(
-        isinstance(v, k) and not isinstance(v, bool) for v, k in zip(values, kinds, strict=True)
+        isinstance(v, k) and not isinstance(v, bool) and _bindable(v)
+        for v, k in zip(values, kinds, strict=True)
     ):
         raise BadCursor(text)
     return values
+
+
+def _bindable(value: int | str) -> bool:
+    """Whether the database can compare the value: an id in the id column's range, text
+    without NUL (PostgreSQL refuses it; no stored address or name holds one)."""
+    if isinstance(value, int):
+        return 0 <= value <= MAX_ID
+    return "\x00" not in value
 
 
 def _sort_columns(sort: str, dialect: str) -> tuple[list[ColumnElement[Any]], bool]:
@@ -117,6 +127,8 @@ def _conditions(f: ReaderFilter, dialect: str) -> list[ColumnElement[bool]]:
         prefix = f.query.strip().lower() if f.field == "email" else f.query.strip()
         column = Subscriber.email_key if f.field == "email" else Subscriber.name
         key = column.collate("C") if dialect == "postgresql" else column
+        if "\x00" in prefix:  # no address or name holds NUL, and PostgreSQL cannot compare it
+            return [false()]
         conditions.append(key >= prefix)
         upper = _successor(prefix)
         if upper is not None:

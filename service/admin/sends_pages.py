@@ -16,6 +16,7 @@ from service.admin.views import blueprint
 from service.sending.control import ACTIONS, control_send
 from service.sending.models import Send
 from service.sending.sends import SendError
+from service.subscribers.links import MAX_ID
 from service.subscribers.models import MailingList
 
 SENDS_PAGE = 50
@@ -56,8 +57,8 @@ def sends() -> str:
     query = select(Send.id, Send.issue_slug, Send.subject, Send.status, Send.status_reason,
                    Send.total, Send.created_at, Send.started_at, Send.finished_at,
                    Send.scheduled_at).order_by(Send.id.desc()).limit(SENDS_PAGE + 1)
-    if before:
-        query = query.where(Send.id < before)
+    if before and before <= MAX_ID:  # past the id column's range is no bound (nor bindable)
+        query = query.where(Send.id < max(before, 0))
     with current_app.extensions["db"].session() as session:
         rows = session.execute(query).all()
     more = len(rows) > SENDS_PAGE

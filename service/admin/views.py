@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, url_for
 from flask_limiter import Limiter
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -18,6 +18,7 @@ from service.admin import auth
 from service.admin.dashboard import ChartCache, send_warnings, service_warnings
 from service.admin.users import authenticate, end_sessions, list_admin_users, normalize_email
 from service.config import Config, ConfigError
+from service.subscribers.links import MAX_ID
 from service.web import CONTENT_SECURITY_POLICY
 
 # Vendored scripts (htmx, Chart.js) are served from here: the pages load nothing from
@@ -52,6 +53,14 @@ class LoginForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     """Only its CSRF token: logging out is a POST that another site cannot make."""
+
+
+@blueprint.url_value_preprocessor
+def ids_in_range(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """An id in the path past the id columns' range names nothing: 404, before a query that
+    neither database could bind (an integer that large overflows SQLite's and PostgreSQL's)."""
+    if values and any(isinstance(value, int) and value > MAX_ID for value in values.values()):
+        abort(404)
 
 
 @blueprint.before_request
