@@ -322,4 +322,7 @@ def test_any_text_in_any_field_gets_an_answer_never_a_500(unlimited, name: str, 
     saved = client.post(url, data={"csrf_token": _csrf(form), "name": name, "lists": lists})
     assert saved.status_code in (200, 400), saved.status_code
     for purpose in ("confirm", "unsubscribe", "preferences"):
-        assert client.get(f"/{purpose}/{name or 'x'}").status_code in (400, 404)
+        path = f"/{purpose}/{name or 'x'}"
+        status = client.get(path).status_code
+        # Werkzeug answers a doubled slash with a redirect to the single-slash URL.
+        assert status in (400, 404) or (status == 308 and "//" in path), (path, status)
