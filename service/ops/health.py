@@ -5,6 +5,9 @@ The checks run side by side, each with a short timeout of its own, and the whole
 bounded by ``CHECK_TIMEOUT_SECONDS`` plus a little: a dead server costs one timeout, not a hung
 request. What a failure says is the kind of error only (no URL, user or password); the full
 error goes to the log.
+
+``/readyz`` needs no login, so its answer is kept per app for ``READY_CACHE_SECONDS``: a flood
+of probes costs one set of checks (one SMTP session to the relay) per period, not one per hit.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
@@ -30,7 +33,12 @@ log = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 2.0
 # How long the dashboard trusts an SMTP answer: it stays fast while a server is down.
 SMTP_CACHE_SECONDS = 30.0
-# Few threads, shared by every request: a check stuck on a dead host holds one, not more.
+# How long every /readyz caller of a process gets the same answer: probes every few seconds
+# still see a fault quickly, a flood costs one set of checks per period.
+READY_CACHE_SECONDS = 3.0
+# Few threads, shared by every request: a check stuck on a dead host holds one, not more. Its
+# queue stays short because each app has at most one check of each kind in flight (see
+# _ReadyCache) and the SMTP cache one refresh per URL.
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
 
 
@@ -163,27 +171,88 @@ class _SmtpCache:
         with self.lock:
             self.entries[smtp_url] = (time.monotonic(), result)
 
+    def recent(self, smtp_url: str, max_age: float) -> Check | None:
+        """The last answer if it is younger than ``max_age``, else None (nothing is checked)."""
+        with self.lock:
+            entry = self.entries.get(smtp_url)
+        if entry is None or time.monotonic() - entry[0] >= max_age:
+            return None
+        return entry[1]
+
 
 smtp_cache = _SmtpCache()
 
 
-def readiness(config: Config, db: Database) -> dict[str, Check]:
-    """Every check, run side by side; one that overruns the timeout counts as timed out."""
+def readiness(config: Config, db: Database,
+              running: dict[str, Future[Check]] | None = None,
+              smtp_known: Check | None = None) -> dict[str, Check]:
+    """Every check, run side by side; one that overruns the timeout counts as timed out.
+
+    ``running`` holds the checks still in flight from an earlier call (one that timed out goes
+    on in its thread): such a check is waited for again rather than started twice, so a dead
+    server never piles work onto the pool. ``smtp_known`` is a recent SMTP answer to use
+    instead of opening a session."""
+    running = {} if running is None else running
     checks = {
         "database": lambda: check_database(db),
         "redis": lambda: check_redis(config.redis_url),
         "smtp": lambda: check_smtp(config.smtp_url),
     }
-    futures = {name: _pool.submit(check) for name, check in checks.items()}
+    if smtp_known is not None:
+        del checks["smtp"]
+    for name, check in checks.items():
+        if name not in running or running[name].done():
+            running[name] = _pool.submit(check)
     deadline = time.monotonic() + CHECK_TIMEOUT_SECONDS + 0.5
     results: dict[str, Check] = {}
-    for name, future in futures.items():
+    for name in checks:
         try:
-            results[name] = future.result(timeout=max(deadline - time.monotonic(), 0.01))
+            results[name] = running[name].result(timeout=max(deadline - time.monotonic(), 0.01))
         except FutureTimeout:
             results[name] = Check(False, "timed out", round(CHECK_TIMEOUT_SECONDS * 1000))
-    smtp_cache.put(config.smtp_url, results["smtp"])
+    if smtp_known is None:
+        smtp_cache.put(config.smtp_url, results["smtp"])
+    else:
+        results["smtp"] = smtp_known
     return results
+
+
+class _ReadyCache:
+    """One app's last readiness answer: fresh for ``READY_CACHE_SECONDS``; one caller at a
+    time refreshes it while the others get the answer before (only an app's very first callers
+    wait, for at most the checks' timeout)."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.results: dict[str, Check] | None = None
+        self.at = 0.0
+        self.refreshing = False
+        self.running: dict[str, Future[Check]] = {}
+
+    def get(self, config: Config, db: Database) -> dict[str, Check]:
+        with self.changed:
+            while True:
+                if self.results is not None and (
+                        self.refreshing or time.monotonic() - self.at < READY_CACHE_SECONDS):
+                    return self.results
+                if not self.refreshing:
+                    break
+                self.changed.wait(CHECK_TIMEOUT_SECONDS + 1)
+            self.refreshing = True
+            first = self.results is None
+        results = None
+        try:
+            # A fresh SMTP answer (the dashboard's, say) saves a session; an app's first
+            # answer checks for real, since it decides whether the process gets traffic.
+            known = None if first else smtp_cache.recent(config.smtp_url, READY_CACHE_SECONDS)
+            results = readiness(config, db, self.running, known)
+            return results
+        finally:
+            with self.changed:
+                if results is not None:
+                    self.results, self.at = results, time.monotonic()
+                self.refreshing = False
+                self.changed.notify_all()
 
 
 def healthz() -> Response:
@@ -193,7 +262,8 @@ def healthz() -> Response:
 
 
 def readyz() -> tuple[Response, int]:
-    results = readiness(current_app.config["NEWSLETTER"], current_app.extensions["db"])
+    results = current_app.extensions["readyz"].get(current_app.config["NEWSLETTER"],
+                                                   current_app.extensions["db"])
     failed = [name for name, check in results.items() if not check.ok]
     body = {
         "status": "unavailable" if failed else "ok",
@@ -207,5 +277,6 @@ def readyz() -> tuple[Response, int]:
 
 def init_health(app: Flask) -> None:
     """Plain app routes: no session, no CSRF, no rate limit (none is set on them)."""
+    app.extensions["readyz"] = _ReadyCache()
     app.add_url_rule("/healthz", "healthz", healthz, methods=["GET", "HEAD"])
     app.add_url_rule("/readyz", "readyz", readyz, methods=["GET", "HEAD"])
