@@ -99,9 +99,29 @@ def configure_logging(log_format: str, level: int | str = logging.INFO, stream: 
 
 def init_web_logging(log_format: str) -> None:
     """The web app: JSON when asked for; text keeps whatever the server set up (gunicorn's
-    own handlers, Flask's default)."""
+    own handlers, Flask's default) and makes sure the app's own INFO lines (the admin audit
+    log among them) are written somewhere."""
     if log_format == "json":
         configure_logging("json")
+    else:
+        ensure_app_logging()
+
+
+APP_LOGGER = "service"
+
+
+def ensure_app_logging() -> None:
+    """gunicorn configures only its own loggers: the root stays at WARNING with no handler,
+    which would drop every ``service`` INFO record. Lower ``service`` to INFO unless a level
+    was set, and give it a text handler on stderr unless a handler on the way up (the root's,
+    one set up before) already takes its records, so no line is written twice."""
+    from flask.logging import has_level_handler
+
+    logger = logging.getLogger(APP_LOGGER)
+    if logger.level == logging.NOTSET and logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    if not has_level_handler(logger):
+        logger.addHandler(make_handler("text"))
 
 
 def install_celery_logging(log_format: str) -> None:

@@ -7,11 +7,13 @@ import io
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
 
-from service.ops.logs import clear_context, configure_logging, log_context
+from service.ops.logs import clear_context, configure_logging, init_web_logging, log_context
 from service.sending.batch import process_batch
 from service.sending.sender import Sender
 from tests.conftest import running_app
@@ -90,3 +92,47 @@ def test_a_celery_worker_logs_json_with_task_and_send_ids(send_config) -> None: 
     batch_lines = [e for e in entries if e.get("task") == "newsletter.send_batch"]
     assert batch_lines, text
     assert all(e["send_id"] == send_id and e["task_id"] for e in batch_lines)
+
+
+@contextmanager
+def bare_logging() -> Iterator[None]:
+    """Logging as gunicorn leaves it: no handler on the root logger (pytest's own, added for
+    each test phase, set aside), which stays at WARNING, and nothing set on ``service``."""
+    root, app_logger = logging.getLogger(), logging.getLogger("service")
+    saved = root.handlers[:], root.level, app_logger.handlers[:], app_logger.level
+    root.handlers, app_logger.handlers = [], []
+    root.setLevel(logging.WARNING)
+    app_logger.setLevel(logging.NOTSET)
+    try:
+        yield
+    finally:
+        root.handlers, app_logger.handlers = saved[0], saved[2]
+        root.setLevel(saved[1])  # setLevel, not the attribute: it clears the level caches
+        app_logger.setLevel(saved[3])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_text_logs_write_the_audit_log_to_stderr_once(config, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert config.log_format == "text"
+    with bare_logging():
+        with running_app(config) as app, running_app(config):  # two apps: still one handler
+            app.logger.info("Flask's own logger is the app's")  # Flask adds no handler of its own
+            logging.getLogger("service.admin.audit").info("erased reader %s", 42)
+        logging.getLogger("service.sending.batch").debug("below INFO: not written")
+        handlers = logging.getLogger("service").handlers[:]
+    err = capsys.readouterr().err
+    audit = [line for line in err.splitlines() if "service.admin.audit" in line]
+    assert len(audit) == 1 and audit[0].endswith(" INFO service.admin.audit: erased reader 42")
+    assert err.count("Flask's own logger") == 1 and "below INFO" not in err
+    assert len(handlers) == 1
+
+
+def test_text_logs_add_no_handler_where_one_is_set_up(json_log, capsys) -> None:  # type: ignore[no-untyped-def]
+    # The root's handler (a --log-config's, or JSON mode's) takes the records: no second copy.
+    app_logger = logging.getLogger("service")
+    handlers = app_logger.handlers[:]
+    init_web_logging("text")
+    logging.getLogger("service.admin.audit").info("exported %d readers", 3)
+    assert app_logger.handlers == handlers
+    assert [e["message"] for e in lines(json_log)] == ["exported 3 readers"]
+    assert "exported" not in capsys.readouterr().err
