@@ -25,12 +25,23 @@ def presented_token() -> str | None:
     return header[len(BEARER):].strip() or None
 
 
+def presented_identity() -> TokenIdentity | None:
+    """Whom the presented token names, if anyone: looked up once per request, as both the
+    rate limit's key and the authentication ask."""
+    if "api_identity" not in g:
+        token = presented_token()
+        identity = None
+        if token is not None:
+            with current_app.extensions["db"].session() as session:
+                identity = authenticate(session, token)
+        g.api_identity = identity
+    return g.api_identity
+
+
 def _authenticate() -> None:
-    token = presented_token()
-    if token is None:
+    if presented_token() is None:
         abort(401, message="send an API token: Authorization: Bearer <token>")
-    with current_app.extensions["db"].session() as session:
-        identity = authenticate(session, token)
+    identity = presented_identity()
     if identity is None:
         # One answer for unknown, malformed and revoked tokens: nothing to probe.
         abort(401, message="the API token is not valid (unknown or revoked)")

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, g
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.api import lists_views, sends_views, subscribers_views
-from service.api.auth import presented_token
+from service.api.auth import presented_identity
 from service.api.errors import JsonErrorApi
-from service.api.tokens import authenticate
 from service.config import Config, ConfigError
 from service.queue import enqueue
 from service.webhooks import outbox
@@ -32,22 +31,20 @@ def rate_limit_key() -> str:
     one (none, unknown, malformed or revoked): made-up tokens share their sender's budget.
 
     Flask-Limiter checks a blueprint's limits in an app-wide before_request, which runs before
-    the blueprint's own authentication, so the token is looked up here, once per request."""
+    the blueprint's own authentication, so the token is looked up here (once per request:
+    the authentication reuses it)."""
     if "api_limit_key" not in g:
         g.api_limit_key = _limit_key()
     return g.api_limit_key
 
 
 def _limit_key() -> str:
-    token = presented_token()
     identity = None
-    if token is not None:
-        try:
-            with current_app.extensions["db"].session() as session:
-                identity = authenticate(session, token)
-        except SQLAlchemyError as exc:
-            # Counted by IP; raised here, the limiter would take it for its own storage failing.
-            log.warning("API rate limit keyed by IP: the token lookup failed: %s", exc)
+    try:
+        identity = presented_identity()
+    except SQLAlchemyError as exc:
+        # Counted by IP; raised here, the limiter would take it for its own storage failing.
+        log.warning("API rate limit keyed by IP: the token lookup failed: %s", exc)
     if identity is not None:
         return f"api-token:{identity.id}"
     return "api-ip:" + (get_remote_address() or "")
