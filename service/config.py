@@ -104,6 +104,9 @@ class Config:
     api_rate_limit: str = "600/minute"
     webhook_timeout_seconds: float = 5.0
     webhook_retention_days: int = 30
+    # Webhooks may go to loopback, private and other internal addresses (development only:
+    # off, an admin's URL cannot make the worker reach the database, Redis or cloud metadata).
+    webhook_allow_private: bool = False
     # Operations (service/ops/): a bearer token /metrics asks for ("" = open), and the log
     # format of web, worker and beat: "text" or "json" (one object per line).
     metrics_token: str = ""

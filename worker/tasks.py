@@ -86,4 +86,5 @@ def import_csv(job_id: int) -> None:
 @shared_task(name="newsletter.deliver_webhooks")
 def deliver_webhooks() -> None:
     db, config = _db_config()
-    deliver_all_due(db, config.webhook_timeout_seconds)
+    deliver_all_due(db, config.webhook_timeout_seconds,
+                    allow_private=config.webhook_allow_private)

@@ -86,7 +86,9 @@ def api_webhook_create() -> tuple[str, int]:
     url, events = request.form.get("url", ""), request.form.getlist("events")
     try:
         with _db().session() as session:
-            row, secret = create_endpoint(session, url, events)
+            row, secret = create_endpoint(
+                session, url, events,
+                allow_private=current_app.config["NEWSLETTER"].webhook_allow_private)
             shown = {"id": row.id, "url": row.url, "events": row.events}
     except EndpointError as exc:
         return _index(str(exc), 400)

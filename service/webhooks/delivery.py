@@ -1,10 +1,13 @@
 """Post due webhook deliveries: signed, one attempt per due row, retried with backoff.
 
-A delivery is leased before its POST, so two deliverers (a task and beat's sweep) never
-post the same attempt; its result is written only while the row still carries that lease.
-No transaction stays open during a POST. A 2xx answer delivers it; anything else (another
-status, a timeout, a refused connection) is retried after RETRY_DELAYS, and after the last
-attempt it is marked failed. Every attempt is kept in its ``attempt_log``.
+Each delivery is leased on its own, just before its POST, so two deliverers (a task and the
+one beat's sweep woke) never post the same attempt, and a slow receiver holds the lease of
+the one row it is being sent, not of rows waiting their turn; its result is written only while
+the row still carries the lease value this deliverer set. No transaction stays open during a
+POST. A 2xx answer delivers it; anything else (another status, a timeout, a refused
+connection) is retried after RETRY_DELAYS, and after the last attempt it is marked failed. A
+POST the egress policy refuses (a private address, see ``egress``) fails at once: no request
+is made, so nothing is answered or kept. Every attempt is kept in its ``attempt_log``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from service.backoff import Backoff
 from service.config import Config
 from service.db import Database, utcnow
 from service.queue import enqueue
+from service.webhooks import egress
 from service.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,9 @@ RETRY_DELAYS = RETRIES.delays
 MAX_ATTEMPTS = RETRIES.max_attempts
 DEFAULT_TIMEOUT = 5.0
 CLAIM_BATCH = 50
+# A lease outlasts its POST: the connect and the answer may each take the timeout, plus slack.
+LEASE_SLACK = dt.timedelta(seconds=60)
+CLAIM_TRIES = 10  # rows lost to other deliverers in a row before a round gives up
 MAX_ERROR = 500  # characters of an error or response body kept per attempt
 USER_AGENT = "newsletter-webhooks/1"
 DELIVER_WEBHOOKS = "newsletter.deliver_webhooks"
@@ -63,33 +70,26 @@ def encode_body(payload: dict[str, Any], delivery_id: int) -> bytes:
                       separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not a 2xx: never follow it (it could lead anywhere)."""
-
-    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 @dataclass(frozen=True)
 class Attempt:
     status_code: int | None
     error: str
+    final: bool = False  # no later attempt could go otherwise: fail the delivery now
 
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Attempt:
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
+         opener: urllib.request.OpenerDirector | None = None) -> Attempt:
+    """One POST through ``opener`` (by default the egress policy's, private hosts refused)."""
     if not url.lower().startswith(("http://", "https://")):
-        return Attempt(None, "refused: not an http(s) URL")
+        return Attempt(None, "refused: not an http(s) URL", final=True)
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": "application/json", "User-Agent": USER_AGENT, **headers})
     try:
-        with _opener.open(request, timeout=timeout) as response:
+        with (opener or egress.opener()).open(request, timeout=timeout) as response:
             return Attempt(response.status, "")
     except urllib.error.HTTPError as exc:
         detail = exc.read(MAX_ERROR).decode("utf-8", "replace") if exc.fp else ""
@@ -97,6 +97,8 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Atte
         return Attempt(exc.code, f"HTTP {exc.code} {exc.reason}: {detail}".strip()[:MAX_ERROR])
     except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, egress.RefusedAddress):
+            return Attempt(None, f"refused: {reason}"[:MAX_ERROR], final=True)
         return Attempt(None, f"{type(exc).__name__}: {reason}"[:MAX_ERROR])
 
 
@@ -108,20 +110,46 @@ def _due(now: dt.datetime):  # type: ignore[no-untyped-def]
     )
 
 
-def _claim(db: Database, limit: int, lease: dt.timedelta, now: dt.datetime) -> list[int]:
-    claimed: list[int] = []
+@dataclass(frozen=True)
+class Job:
+    """A delivery this deliverer holds, with the lease value it set: what its result must find."""
+
+    delivery_id: int
+    lease_until: dt.datetime
+    attempts: int
+    event: str
+    body: bytes
+    url: str
+    secret: str
+    active: bool
+
+
+def _moment(clock: dt.datetime | None) -> dt.datetime:
+    # The round's own time when it runs ahead of the wall clock (the tests move it on).
+    return max(utcnow(), clock) if clock else utcnow()
+
+
+def _claim_next(db: Database, lease: dt.timedelta, clock: dt.datetime | None) -> Job | None:
+    """Lease the oldest due delivery, now, right before its POST (so no row waits for its turn
+    under a lease that could run out, and then be posted by another deliverer as well)."""
     with db.session() as session:
-        candidates = list(session.scalars(
-            select(WebhookDelivery.id).where(_due(now)).order_by(WebhookDelivery.id).limit(limit)))
-        for delivery_id in candidates:
+        for _try in range(CLAIM_TRIES):
+            now = _moment(clock)
+            candidate = session.scalar(select(WebhookDelivery.id).where(_due(now))
+                                       .order_by(WebhookDelivery.id).limit(1))
+            if candidate is None:
+                return None
             # Conditional: only one deliverer's UPDATE matches a row that is still due.
             result = session.execute(
-                update(WebhookDelivery).where(WebhookDelivery.id == delivery_id, _due(now))
-                .values(status="sending", lease_until=now + lease)
-            )
-            if result.rowcount == 1:
-                claimed.append(delivery_id)
-    return claimed
+                update(WebhookDelivery).where(WebhookDelivery.id == candidate, _due(now))
+                .values(status="sending", lease_until=now + lease))
+            row = session.get(WebhookDelivery, candidate) if result.rowcount == 1 else None
+            endpoint = session.get(WebhookEndpoint, row.endpoint_id) if row else None
+            if row is not None and endpoint is not None:
+                return Job(row.id, now + lease, row.attempts, row.event,
+                           encode_body(row.payload, row.id), endpoint.url, endpoint.secret,
+                           endpoint.active)
+    return None
 
 
 @dataclass(frozen=True)
@@ -131,43 +159,40 @@ class Round:
 
 
 def deliver_due(db: Database, timeout: float = DEFAULT_TIMEOUT, limit: int = CLAIM_BATCH,
-                now: dt.datetime | None = None) -> Round:
-    """Attempt each due delivery once (up to ``limit`` of them)."""
-    now = now or utcnow()
-    lease = dt.timedelta(seconds=timeout * 2 + 60)
-    delivered = 0
-    claimed = _claim(db, limit, lease, now)
-    for delivery_id in claimed:
-        with db.session() as session:
-            row = session.get(WebhookDelivery, delivery_id)
-            endpoint = session.get(WebhookEndpoint, row.endpoint_id) if row else None
-            if row is None or endpoint is None or row.status != "sending":
-                continue
-            lease_until = row.lease_until
-            url, secret, active = endpoint.url, endpoint.secret, endpoint.active
-            body = encode_body(row.payload, row.id)
-            event, attempts = row.event, row.attempts
-        if not active:
-            attempt = Attempt(None, "not sent: the endpoint is disabled")
+                now: dt.datetime | None = None, allow_private: bool = False,
+                lease: dt.timedelta | None = None) -> Round:
+    """Attempt each due delivery once (up to ``limit`` of them), each leased just before its
+    POST for ``lease`` (by default twice the timeout plus LEASE_SLACK)."""
+    lease = lease or dt.timedelta(seconds=timeout * 2) + LEASE_SLACK
+    opener = egress.opener(allow_private)
+    attempted = delivered = 0
+    while attempted < limit:
+        job = _claim_next(db, lease, now)
+        if job is None:
+            break
+        attempted += 1
+        if not job.active:
+            attempt = Attempt(None, "not sent: the endpoint is disabled", final=True)
         else:
             timestamp = str(int(time.time()))
-            attempt = post(url, body, {
-                "X-Newsletter-Event": event,
-                "X-Newsletter-Delivery": str(delivery_id),
+            attempt = post(job.url, job.body, {
+                "X-Newsletter-Event": job.event,
+                "X-Newsletter-Delivery": str(job.delivery_id),
                 "X-Newsletter-Timestamp": timestamp,
-                "X-Newsletter-Signature": signature(secret, timestamp, body),
-            }, timeout)
-        delivered += _record(db, delivery_id, attempts + 1, attempt, lease_until,
-                             final=not active, clock=now)
-    return Round(len(claimed), delivered)
+                "X-Newsletter-Signature": signature(job.secret, timestamp, job.body),
+            }, timeout, opener)
+        delivered += _record(db, job.delivery_id, job.attempts + 1, attempt, job.lease_until,
+                             final=attempt.final, clock=now)
+    return Round(attempted, delivered)
 
 
-def deliver_all_due(db: Database, timeout: float = DEFAULT_TIMEOUT, max_rounds: int = 20) -> int:
+def deliver_all_due(db: Database, timeout: float = DEFAULT_TIMEOUT, max_rounds: int = 20,
+                    allow_private: bool = False) -> int:
     """The task's loop: rounds until nothing is due (bounded, so one task never runs for
     ever while new events keep arriving). Returns how many were delivered."""
     delivered = 0
     for _ in range(max_rounds):
-        result = deliver_due(db, timeout)
+        result = deliver_due(db, timeout, allow_private=allow_private)
         delivered += result.delivered
         if result.attempted < CLAIM_BATCH:
             break
@@ -192,8 +217,7 @@ def sweep(db: Database, config: Config) -> None:
 def _record(db: Database, delivery_id: int, attempts: int, attempt: Attempt,
             lease_until: dt.datetime | None, final: bool = False,
             clock: dt.datetime | None = None) -> int:
-    # The round's own time when it runs ahead of the wall clock (the tests move it on).
-    now = max(utcnow(), clock or utcnow())
+    now = _moment(clock)
     entry = {"at": now.isoformat(), "status_code": attempt.status_code, "error": attempt.error}
     values: dict[str, Any] = {"attempts": attempts, "last_status_code": attempt.status_code,
                               "last_error": attempt.error, "lease_until": None}

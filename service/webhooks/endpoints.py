@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.db import utcnow
+from service.webhooks.egress import check_host
 from service.webhooks.models import WEBHOOK_EVENTS, WebhookDelivery, WebhookEndpoint
 from service.webhooks.outbox import PENDING_KEY
 
@@ -23,16 +24,27 @@ class EndpointError(ValueError):
     """An endpoint cannot be made or changed this way; the message says why."""
 
 
-def check_url(url: str) -> str:
-    """An absolute http(s) URL with a host, without credentials or line breaks."""
+def check_url(url: str, allow_private: bool = False) -> str:
+    """An absolute http(s) URL with a host, without credentials or line breaks, whose host is
+    public (unless ``allow_private``: NEWSLETTER_WEBHOOK_ALLOW_PRIVATE)."""
     url = url.strip()
     if not url or len(url) > MAX_URL or any(ord(c) < 33 or ord(c) == 127 for c in url):
         raise EndpointError("give an absolute http:// or https:// URL without spaces")
     parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
         raise EndpointError("only http:// and https:// URLs with a host can receive webhooks")
     if parts.username or parts.password:
         raise EndpointError("put no user or password in the URL: deliveries are signed")
+    try:
+        port = parts.port if parts.port is not None else (443 if scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    if not port:
+        raise EndpointError("the URL's port must be a number from 1 to 65535")
+    reason = None if allow_private else check_host(parts.hostname, port)
+    if reason:
+        raise EndpointError(f"webhooks go to public hosts only: {reason}")
     return url
 
 
@@ -46,11 +58,12 @@ def check_events(events: Iterable[str]) -> list[str]:
     return chosen
 
 
-def create_endpoint(session: Session, url: str, events: Iterable[str]) -> tuple[WebhookEndpoint, str]:
+def create_endpoint(session: Session, url: str, events: Iterable[str],
+                    allow_private: bool = False) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret (shown to the admin once)."""
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    row = WebhookEndpoint(url=check_url(url), secret=secret, events=check_events(events),
-                          active=True, created_at=utcnow())
+    row = WebhookEndpoint(url=check_url(url, allow_private), secret=secret,
+                          events=check_events(events), active=True, created_at=utcnow())
     session.add(row)
     session.flush()
     return row, secret

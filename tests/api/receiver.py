@@ -1,9 +1,10 @@
 """A real HTTP server on a loopback port that receives webhooks, checks their signatures,
-and fails on demand (an HTTP 500, or no answer in time)."""
+and fails on demand (an HTTP 500, or no answer in time); over TLS when given a context."""
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ class Receiver:
     # What to answer, one entry per request: "ok", "500" or "timeout"; then "ok".
     script: list[str] = field(default_factory=list)
     hang_seconds: float = 1.5
+    # Paths that always answer only after hang_seconds (a slow receiver), whatever the script.
+    slow_paths: set[str] = field(default_factory=set)
+    tls: ssl.SSLContext | None = None
     received: list[Received] = field(default_factory=list)
 
     def start(self) -> Receiver:
@@ -46,7 +50,7 @@ class Receiver:
                                   body, headers.get("x-newsletter-signature", ""))
                 receiver.received.append(Received(self.path, headers, body, verified))
                 mode = receiver.script.pop(0) if receiver.script else "ok"
-                if mode == "timeout":
+                if mode == "timeout" or self.path in receiver.slow_paths:
                     time.sleep(receiver.hang_seconds)
                 status = 500 if mode == "500" else 204
                 try:
@@ -62,12 +66,15 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if self.tls is not None:
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         return self
 
-    def url(self, path: str = "/hooks") -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+    def url(self, path: str = "/hooks", host: str = "127.0.0.1") -> str:
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{self.server.server_address[1]}{path}"
 
     def stop(self) -> None:
         self.server.shutdown()

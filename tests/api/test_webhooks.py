@@ -1,6 +1,9 @@
 """Outgoing webhooks against a real HTTP server: each event is recorded with its change and
 posted signed; a 500 or a timeout is retried on the schedule; after the last attempt the
-delivery is failed, with every attempt in its log; a changed body does not verify."""
+delivery is failed, with every attempt in its log; a changed body does not verify.
+
+The receiver listens on 127.0.0.1, so these tests allow private addresses
+(NEWSLETTER_WEBHOOK_ALLOW_PRIVATE); test_webhook_egress.py shows what happens without."""
 
 from __future__ import annotations
 
@@ -29,6 +32,11 @@ from tests.conftest import running_app
 
 
 @pytest.fixture
+def config(config):  # type: ignore[no-untyped-def]
+    return dataclasses.replace(config, webhook_allow_private=True)
+
+
+@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = Receiver().start()
     yield server
@@ -38,8 +46,17 @@ def receiver() -> Iterator[Receiver]:
 def _endpoint(app, receiver: Receiver, events=WEBHOOK_EVENTS, path: str = "/hooks") -> str:  # type: ignore[no-untyped-def]
     """An endpoint on the receiver; answers its secret."""
     with app.extensions["db"].session() as session:
-        _row, receiver.secrets[path] = create_endpoint(session, receiver.url(path), events)
+        _row, receiver.secrets[path] = create_endpoint(
+            session, receiver.url(path), events,
+            allow_private=app.config["NEWSLETTER"].webhook_allow_private)
         return receiver.secrets[path]
+
+
+def _deliver(app, **kwargs) -> delivery.Round:  # type: ignore[no-untyped-def]
+    """One round, under the app's egress setting (as the worker's task runs it)."""
+    return delivery.deliver_due(app.extensions["db"],
+                                allow_private=app.config["NEWSLETTER"].webhook_allow_private,
+                                **kwargs)
 
 
 def _deliveries(app) -> list[WebhookDelivery]:  # type: ignore[no-untyped-def]
@@ -76,7 +93,9 @@ def test_every_event_reaches_the_receiver_signed(app, client, tokens, lists, rec
         record_event(session, "confirm", {"subscriber": None})
         raise RuntimeError("the change failed")
 
-    assert delivery.deliver_all_due(db, timeout=2) == len(_deliveries(app)) == 10
+    allow_private = app.config["NEWSLETTER"].webhook_allow_private
+    assert delivery.deliver_all_due(db, timeout=2, allow_private=allow_private) == 10
+    assert len(_deliveries(app)) == 10
     assert all(r.verified for r in receiver.received)
     events = sorted(r.headers["x-newsletter-event"] for r in receiver.received)
     # Ada left two lists; Bob's complaint took him off his one list too.
@@ -115,14 +134,14 @@ def test_a_500_is_retried_and_then_delivered(app, receiver) -> None:  # type: ig
     db = app.extensions["db"]
     with db.session() as session:
         record_event(session, "confirm", {"subscriber": {"id": 1, "email": "a@example.org"}})
-    first = delivery.deliver_due(db, timeout=2)
+    first = _deliver(app, timeout=2)
     assert (first.attempted, first.delivered) == (1, 0)
     [row] = _deliveries(app)
     assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, 500)
     wait = row.next_attempt_at - utcnow()
     assert dt.timedelta(seconds=50) < wait <= delivery.RETRY_DELAYS[0]
-    assert delivery.deliver_due(db, timeout=2).attempted == 0  # not due yet
-    second = delivery.deliver_due(db, timeout=2, now=utcnow() + delivery.RETRY_DELAYS[0])
+    assert _deliver(app, timeout=2).attempted == 0  # not due yet
+    second = _deliver(app, timeout=2, now=utcnow() + delivery.RETRY_DELAYS[0])
     assert second.delivered == 1
     [row] = _deliveries(app)
     assert row.status == "delivered" and row.delivered_at is not None
@@ -145,8 +164,8 @@ def test_after_the_last_attempt_it_fails_with_every_attempt_logged(app, receiver
     now, waits = utcnow(), []
     started = time.monotonic()
     for _attempt in range(delivery.MAX_ATTEMPTS):
-        assert delivery.deliver_due(db, timeout=0.3, now=now).attempted == 1
-        assert delivery.deliver_due(db, timeout=0.3, now=now).attempted == 0  # not due yet
+        assert _deliver(app, timeout=0.3, now=now).attempted == 1
+        assert _deliver(app, timeout=0.3, now=now).attempted == 0  # not due yet
         [row] = _deliveries(app)
         waits.append(row.next_attempt_at - now)
         now = row.next_attempt_at  # the clock moves on to the retry
@@ -158,12 +177,12 @@ def test_after_the_last_attempt_it_fails_with_every_attempt_logged(app, receiver
     assert (row.status, row.attempts, row.last_status_code) == ("failed", 6, 500)
     assert len(row.attempt_log) == delivery.MAX_ATTEMPTS
     assert row.attempt_log[0]["status_code"] is None and "timed out" in row.attempt_log[0]["error"]
-    assert delivery.deliver_due(db, now=now + dt.timedelta(days=30)).attempted == 0
+    assert _deliver(app, now=now + dt.timedelta(days=30)).attempted == 0
     assert len(receiver.received) == delivery.MAX_ATTEMPTS
     # An operator may send it round once more.
     with db.session() as session:
         assert retry_delivery(session, row.id)
-    assert delivery.deliver_due(db, timeout=2).delivered == 1
+    assert _deliver(app, timeout=2).delivered == 1
 
 
 def test_only_http_urls_can_receive_webhooks() -> None:
@@ -174,7 +193,7 @@ def test_only_http_urls_can_receive_webhooks() -> None:
     with pytest.raises(EndpointError, match="unknown events"):
         create_endpoint(None, "https://example.org/hook", ["signup"])  # type: ignore[arg-type]
     refused = delivery.post("file:///etc/passwd", b"{}", {}, 1)
-    assert refused.status_code is None and "refused" in refused.error
+    assert refused.status_code is None and "refused" in refused.error and refused.final
 
 
 @POSTGRES_ONLY
@@ -190,7 +209,8 @@ def test_a_commit_and_the_sweep_wake_the_deliverer_and_the_sweep_prunes(config, 
     with running_app(with_redis) as app:
         db = app.extensions["db"]
         with db.session() as session:
-            create_endpoint(session, "http://127.0.0.1:9/nothing-listens", ["confirm"])
+            create_endpoint(session, "http://127.0.0.1:9/nothing-listens", ["confirm"],
+                            allow_private=with_redis.webhook_allow_private)
         assert tasks() == []
         with db.session() as session:
             record_event(session, "confirm", {})
