@@ -27,6 +27,7 @@ from service.sending.models import Delivery, Send
 from service.sending.sends import due_scheduled, start_send
 from service.sending.states import UNFINISHED, SendStatus
 from service.sending.states import DeliveryStatus as DS
+from service.subscribers import import_jobs
 from service.subscribers.services import SubscriberService
 from service.subscribers.signups import process_signups
 from service.webhooks import delivery as webhook_delivery
@@ -122,8 +123,8 @@ def after_batch(db: Database, config: Config, send_id: int, claimed: int = 0) ->
 
 def sweep(db: Database, config: Config, subscribers: SubscriberService | None = None) -> None:
     """Beat's heartbeat: start due schedules, give sends whose batches died or whose tasks
-    were lost new batches, finish what is done, deliver and prune the outbox, and take the
-    signups a stopped web process left queued."""
+    were lost new batches, finish what is done, deliver and prune the outbox, restart CSV
+    imports that lost their run, and take the signups a stopped web process left queued."""
     with db.session() as session:
         started = []
         for send in due_scheduled(session):
@@ -140,6 +141,7 @@ def sweep(db: Database, config: Config, subscribers: SubscriberService | None = 
         outbox.prune(session, dt.timedelta(days=config.outbox_retention_days))
     prune_raw(db, config)  # raw bounce mail past NEWSLETTER_BOUNCE_RAW_DAYS
     webhook_delivery.sweep(db, config)  # wake the deliverer for due webhooks; prune their log
+    import_jobs.revive(config, db)  # CSV imports whose run died or whose task was lost
     if subscribers is not None:
         process_signups(db, subscribers)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, or_, select, update
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, and_, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service.db import Base, Database, UTCDateTime, utcnow
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 IMPORT_STATUSES = ("queued", "running", "done", "failed")
 # How long a run may go without finishing a batch before another run may take the job over.
 LEASE = dt.timedelta(minutes=5)
+# A queued job that no run took within this long lost its task; beat's sweep starts it.
+QUEUED_GRACE = dt.timedelta(minutes=2)
 # Bad rows kept per job for the error report (all are counted).
 MAX_ERRORS_KEPT = 100_000
 MAX_VALUE = 500
@@ -280,6 +282,24 @@ def launch(config, db: Database, job_id: int) -> None:  # type: ignore[no-untype
     thread = threading.Thread(target=_run_logged, args=(db, config.instance_dir, job_id),
                               name=f"import-{job_id}", daemon=True)
     thread.start()
+
+
+def revive(config, db: Database, now: dt.datetime | None = None) -> list[int]:  # type: ignore[no-untyped-def]
+    """Beat's part: start again every job whose run died (its lease ran out: a worker or web
+    process stopped mid-file) or whose task was lost (queued for QUEUED_GRACE and never
+    taken: Redis lost it, or the web process stopped before its thread ran). A run that is
+    still alive keeps its job: ``claim`` refuses a second one. The ids started."""
+    now = now or utcnow()
+    with db.session() as session:
+        ids = list(session.scalars(select(ImportJob.id).where(or_(
+            and_(ImportJob.status == "running", ImportJob.lease_until < now),
+            and_(ImportJob.status == "queued", ImportJob.lease_until.is_(None),
+                 ImportJob.created_at < now - QUEUED_GRACE),
+        ))))
+    for job_id in ids:
+        log.info("import %s has no live run: starting it again", job_id)
+        launch(config, db, job_id)
+    return ids
 
 
 def _run_logged(db: Database, instance_dir: Path, job_id: int) -> None:

@@ -4,6 +4,7 @@ reports every bad one, progress for htmx, resuming after a crash, and a real Cel
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import time
 from dataclasses import replace
@@ -11,6 +12,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select, update
 
+from service.db import utcnow
 from service.subscribers import import_jobs
 from service.subscribers.import_jobs import ImportJob, ImportRowError
 from service.subscribers.lists import create_list
@@ -185,3 +187,35 @@ def admins_app_factory(config):  # type: ignore[no-untyped-def]
     finally:
         workers.stop_all()
         server.stop()
+
+
+@POSTGRES
+def test_the_sweep_restarts_an_import_whose_run_died_or_whose_task_was_lost(app) -> None:  # type: ignore[no-untyped-def]
+    """Embedded mode (no Redis): the restarted run is a thread of the sweeping process."""
+    db, instance = app.extensions["db"], app.config["NEWSLETTER"].instance_dir
+    config = app.config["NEWSLETTER"]
+    (instance / "imports").mkdir(parents=True, exist_ok=True)
+    now = utcnow()
+    with db.session() as session:
+        news = create_list(session, "news", "News")
+        session.flush()
+        jobs = {}
+        for name, status, lease, age in (
+            ("died", "running", now - dt.timedelta(seconds=1), 0),
+            ("lost", "queued", None, 5),
+            ("alive", "running", now + dt.timedelta(minutes=4), 0),
+            ("fresh", "queued", None, 0),
+        ):
+            (instance / "imports" / f"{name}.csv").write_text(f"email\n{name}@example.com\n")
+            job = ImportJob(list_id=news.id, filename=f"{name}.csv", path=f"imports/{name}.csv",
+                            status=status, lease_until=lease,
+                            created_at=now - dt.timedelta(minutes=age))
+            session.add(job)
+            session.flush()
+            jobs[name] = job.id
+    assert sorted(import_jobs.revive(config, db, now)) == sorted([jobs["died"], jobs["lost"]])
+    assert _wait(app, jobs["died"]).status == "done" and _wait(app, jobs["lost"]).status == "done"
+    with db.session() as session:
+        assert {name: session.get(ImportJob, job_id).status for name, job_id in jobs.items()} == {
+            "died": "done", "lost": "done", "alive": "running", "fresh": "queued"}
+    assert _count(app, Subscriber) == 2
