@@ -9,7 +9,8 @@ a socket read does (a relay on another host answers MAIL, RCPT and DATA in about
 time). For each wait it prints messages/s:
   (a) unsigned, the reference;
   (b) RSA-2048 signed in line, as a batch did before the lookahead;
-  (c) RSA-2048 signed on the helper thread while the previous message waits (the service);
+  (c) RSA-2048 signed ahead on the helper thread, a chunk at a time, while earlier messages
+      wait (the service);
 and (b)/(a), (c)/(a). bench/send.py --dkim measures the whole send on a loopback sink, where
 the two worker processes already keep both cores busy and there is no wait to overlap.
 """

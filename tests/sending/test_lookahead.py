@@ -73,11 +73,12 @@ def test_a_draft_that_fails_is_charged_to_its_own_row_not_the_one_before() -> No
         return Draft(claimed.email, message_for(claimed.delivery_id))
 
     rows = [row(1), row(2), row(3)]
-    messages = Lookahead(draft, rows, None)
-    assert messages.message(rows[0])[0] == "r1@example.com"  # row 2 was drafted meanwhile
-    with pytest.raises(ValueError, match="row 2"):
-        messages.message(rows[1])
-    assert messages.message(rows[2])[0] == "r3@example.com"
+    with ThreadPoolExecutor(1) as pool:
+        messages = Lookahead(draft, rows, pool, chunk=2)  # rows 1-3 drafted ahead at once
+        assert messages.message(rows[0])[0] == "r1@example.com"
+        with pytest.raises(ValueError, match="row 2"):
+            messages.message(rows[1])
+        assert messages.message(rows[2])[0] == "r3@example.com"
 
 
 def test_a_row_asked_out_of_turn_still_gets_its_own_message() -> None:
@@ -87,8 +88,34 @@ def test_a_row_asked_out_of_turn_still_gets_its_own_message() -> None:
         drafted.append(claimed.delivery_id)
         return Draft(claimed.email, message_for(claimed.delivery_id))
 
-    rows = [row(1), row(2), row(3)]
-    messages = Lookahead(draft, rows, None)
-    assert messages.message(rows[2]) == ("r3@example.com", message_for(3))
-    assert messages.message(rows[0]) == ("r1@example.com", message_for(1))
-    assert drafted[:2] == [1, 3]
+    rows = [row(n) for n in range(1, 6)]
+    with ThreadPoolExecutor(1) as pool:
+        messages = Lookahead(draft, rows, pool, chunk=2)
+        assert drafted == [1, 2, 3, 4]  # two chunks ahead
+        assert messages.message(rows[2]) == ("r3@example.com", message_for(3))
+        assert messages.message(rows[0]) == ("r1@example.com", message_for(1))
+        assert messages.message(rows[4]) == ("r5@example.com", message_for(5))
+    assert drafted == [1, 2, 3, 4, 3, 1, 5]  # out of turn: built when asked, nothing ahead
+
+
+def test_chunks_are_signed_a_chunk_at_a_time_and_two_are_kept_ahead(signer_and_dns) -> None:  # type: ignore[no-untyped-def]
+    signer, dns = signer_and_dns
+    handed_over: list[int] = []
+
+    class CountingPool(ThreadPoolExecutor):
+        def submit(self, fn, unsigned, /):  # type: ignore[no-untyped-def, override]
+            handed_over.append(len(unsigned))
+            return super().submit(fn, unsigned)
+
+    def draft(claimed: Claimed) -> Draft:
+        data = message_for(claimed.delivery_id)
+        return Draft(claimed.email, data, signer.prepare(data))
+
+    rows = [row(n) for n in range(1, 12)]
+    with CountingPool(1) as pool:
+        messages = Lookahead(draft, rows, pool, chunk=4)
+        assert handed_over == [4, 4]
+        out = [messages.message(r) for r in rows]
+    assert handed_over == [4, 4, 3]
+    assert [address for address, _ in out] == [r.email for r in rows]
+    assert all(dkim.verify(data, dnsfunc=dns) for _, data in out)
