@@ -10,7 +10,8 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from service.zones import known_zone
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -154,10 +155,8 @@ class Config:
             self._validate_production_keys()
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"NEWSLETTER_BASE_URL must be an http(s) URL, got {self.base_url!r}")
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"NEWSLETTER_TIMEZONE is not a known time zone: {self.timezone!r}") from None
+        if known_zone(self.timezone) is None:
+            raise ConfigError(f"NEWSLETTER_TIMEZONE is not a known time zone: {self.timezone!r}")
         try:
             from limits import parse_many
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
@@ -34,6 +34,7 @@ from service.sending.sends import parse_list_ids
 from service.sending.states import ACTIVE_SENDS
 from service.subscribers.forms import chosen_ids
 from service.subscribers.models import MailingList
+from service.zones import known_zone
 
 LAUNCH_ERROR_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422}
 
@@ -97,7 +98,8 @@ def send_new(slug: str) -> Any:
     chosen = _chosen_ids(request.form.getlist("lists"))
     mode = request.form.get("when", "now")
     at_text = request.form.get("at", "")
-    at_zone = _known_zone(request.form.get("at_zone", ""))
+    at_zone = request.form.get("at_zone", "")
+    at_zone = at_zone if known_zone(at_zone) else ""
     again = request.form.get("again") == "1"
     errors: list[str] = []
     with _db().session() as session:
@@ -130,14 +132,6 @@ def send_new(slug: str) -> Any:
         "admin/send_new.html", issue=issue, form=form, rows=rows, chosen=set(chosen), mode=mode,
         at_text=at_text, at_zone=at_zone, again=again, errors=errors, count=selected_count,
         timezone=_timezone()), status
-
-
-def _known_zone(name: str) -> str:
-    """``name`` when it is a time zone this machine knows, else ""."""
-    try:
-        return name if name and ZoneInfo(name) else ""
-    except (ZoneInfoNotFoundError, ValueError):
-        return ""
 
 
 def _proposed_time(issue, rows) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]

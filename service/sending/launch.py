@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from service.queue import enqueue_for_running_send
 from service.sending.sends import SendError, create_send, start_send
 from service.sending.states import SendStatus
 from service.subscribers.models import MailingList
+from service.zones import known_zone
 
 SEND_ISSUE = "newsletter.send_issue"
 
@@ -129,10 +130,9 @@ def parse_send_at(value: dt.datetime | str | None, timezone: str) -> dt.datetime
     """An aware time from a datetime or ISO 8601 text; a naive one is read in ``timezone``."""
     if value is None or value == "":
         return None
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise LaunchError(f"unknown time zone {timezone!r}") from None
+    zone = known_zone(timezone)
+    if zone is None:
+        raise LaunchError(f"unknown time zone {timezone!r}")
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value.strip())

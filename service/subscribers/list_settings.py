@@ -7,7 +7,6 @@ import email.utils
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
@@ -21,6 +20,7 @@ from service.subscribers.lists import (
     create_list,
 )
 from service.subscribers.models import MailingList
+from service.zones import known_zone
 
 SEND_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -77,11 +77,8 @@ def check_settings(settings: ListSettings) -> ListSettings:
         raise ListError(f"a list's name has at most {MAX_LIST_NAME} characters")
     if settings.language not in LANGUAGES:
         raise ListError(f"language must be one of {', '.join(LANGUAGES)}")
-    if settings.timezone:
-        try:
-            ZoneInfo(settings.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ListError(f"unknown time zone {settings.timezone!r} (e.g. Asia/Shanghai)") from None
+    if settings.timezone and known_zone(settings.timezone) is None:
+        raise ListError(f"unknown time zone {settings.timezone!r} (e.g. Asia/Shanghai)")
     if settings.send_time and not SEND_TIME.match(settings.send_time):
         raise ListError("the send time reads like 09:30 (24-hour clock)")
     if settings.send_weekday is not None and settings.send_weekday not in range(7):
